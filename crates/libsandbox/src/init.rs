@@ -1,0 +1,520 @@
+//! The container's init, child side: everything between `clone3` and `execve`.
+//!
+//! The child is a fork of the runtime, so it already holds the parsed config; it only talks to
+//! the runtime to synchronise (id maps written, hooks run, start requested) and to report an
+//! error as a typed value naming the step that failed.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::caps::{self, CapSets};
+use crate::channel::{Channel, ChannelError};
+use crate::devices::{self, DeviceError};
+use crate::errno::{Errno, check};
+use crate::fds::{self, Passed};
+use crate::hooks::{self, HookError, HookKind};
+use crate::masked::{self, DevNull, MaskError};
+use crate::mounts::{self, MountContext, MountError};
+use crate::namespaces::{self, NamespaceError, Plan};
+use crate::process::{self, Execve, ProcessError};
+use crate::procfs::ProcFs;
+use crate::rlimits::{self, RlimitError};
+use crate::rootfs::{self, RootfsError};
+use crate::state::OciState;
+use crate::sysctl;
+use crate::terminal::{self, TerminalError};
+
+/// Runtime to init.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum ToInit {
+    /// Id maps are written and the cgroup joined; carries the init's pid as the host sees it.
+    Go { host_pid: i32 },
+    /// Prestart and createRuntime hooks ran.
+    HooksDone,
+    /// Run the process now.
+    Start,
+}
+
+/// Init to runtime.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum FromInit {
+    /// Mounts are made: run prestart and createRuntime hooks now.
+    HooksReady,
+    /// Setup is complete; waiting for `Start`.
+    Ready,
+    /// A step failed.
+    Failed(InitError),
+}
+
+/// A step of the init that failed.
+#[derive(Debug, Error, Serialize, Deserialize)]
+pub enum InitError {
+    #[error(transparent)]
+    Namespace(#[from] NamespaceError),
+    #[error(transparent)]
+    Rootfs(#[from] RootfsError),
+    #[error(transparent)]
+    Mount(#[from] MountError),
+    #[error(transparent)]
+    Device(#[from] DeviceError),
+    #[error(transparent)]
+    Mask(#[from] MaskError),
+    #[error(transparent)]
+    Terminal(#[from] TerminalError),
+    #[error(transparent)]
+    Rlimit(#[from] RlimitError),
+    #[error(transparent)]
+    Process(#[from] ProcessError),
+    #[error(transparent)]
+    Hook(#[from] HookError),
+    #[error("write sysctl {key}={value}: {errno}")]
+    Sysctl {
+        key: String,
+        value: String,
+        errno: Errno,
+    },
+    #[error("set {what} to {value:?}: {errno}")]
+    Uts {
+        what: String,
+        value: String,
+        errno: Errno,
+    },
+    #[error("{step}: {errno}")]
+    Step { step: String, errno: Errno },
+    #[error("{0}")]
+    Protocol(String),
+    #[error("the container's init panicked: {0}")]
+    Panic(String),
+}
+
+impl From<ChannelError> for InitError {
+    fn from(e: ChannelError) -> Self {
+        InitError::Protocol(format!("talking to the runtime: {e}"))
+    }
+}
+
+fn step(name: &str) -> impl FnOnce(Errno) -> InitError + '_ {
+    move |errno| InitError::Step {
+        step: name.to_owned(),
+        errno,
+    }
+}
+
+/// How the init learns that it may run the process.
+pub enum StartGate {
+    /// `run`: a `Start` message on the runtime channel.
+    Channel,
+    /// `create`: a connection on this listening socket (in the container's state directory),
+    /// which `start` makes; the connection then carries `Start` and any error reply.
+    Listener(OwnedFd),
+}
+
+/// Everything the init needs, prepared by the runtime before `clone3`.
+pub struct InitContext<'a> {
+    pub spec: &'a Spec,
+    pub plan: &'a Plan,
+    pub bundle: &'a Path,
+    pub rootfs: &'a Path,
+    pub no_pivot: bool,
+    /// Whether to wait for `Go` before starting (id maps, cgroup join, pid for hooks).
+    pub wait_for_go: bool,
+    /// Namespaces the init must unshare itself after `Go` (a cgroup namespace on v1 hosts,
+    /// where the cgroup is joined after the clone).
+    pub late_unshare: u64,
+    pub console_socket: Option<OwnedFd>,
+    pub gate: StartGate,
+    pub passed: Passed,
+    /// Fds of the runtime the init must not keep (the state lock).
+    pub close_fds: Vec<RawFd>,
+    /// The state given to hooks, with the pid filled in by the init.
+    pub hook_state: OciState,
+    /// Whether prestart/createRuntime hooks exist (so the init stops for them).
+    pub runtime_hooks: bool,
+    /// The session keyring to join (named after the container), unless `--no-new-keyring`.
+    pub keyring: Option<String>,
+}
+
+type ToRuntime = Channel<FromInit, ToInit>;
+
+/// The init's entry point in the child; never returns.
+pub fn main(ctx: InitContext<'_>, chan: ToRuntime) -> ! {
+    let result = setup(ctx, &chan);
+    let err = match result {
+        Ok(never) => match never {},
+        Err((e, reply)) => {
+            let reply = reply.as_ref().unwrap_or(&chan);
+            let _ = reply.send(&FromInit::Failed(e));
+            1
+        }
+    };
+    // SAFETY: _exit ends the child without running the parent's destructors or atexit handlers.
+    unsafe { libc::_exit(err) }
+}
+
+enum Never {}
+
+/// The init's steps; on failure also returns the channel the error must go to (after `start`,
+/// the start connection).
+fn setup(ctx: InitContext<'_>, chan: &ToRuntime) -> Result<Never, (InitError, Option<ToRuntime>)> {
+    let mut ctx = ctx;
+    let reply = prepare(&mut ctx, chan).map_err(|e| (e, None))?;
+    let reply_chan = reply;
+    let e = run(&ctx, reply_chan.as_ref().unwrap_or(chan));
+    Err((e, reply_chan))
+}
+
+/// Everything up to and including the wait for start; returns the start connection (create).
+fn prepare(ctx: &mut InitContext<'_>, chan: &ToRuntime) -> Result<Option<ToRuntime>, InitError> {
+    for fd in ctx.close_fds.drain(..) {
+        // SAFETY: closing our copy of a runtime fd that nothing in the child uses.
+        unsafe { libc::close(fd) };
+    }
+    let spec = ctx.spec;
+    let linux = spec.linux().as_ref();
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| InitError::Protocol("config has no process".to_owned()))?;
+
+    if ctx.wait_for_go {
+        match chan.recv()? {
+            ToInit::Go { host_pid } => ctx.hook_state.pid = host_pid,
+            other => return Err(InitError::Protocol(format!("expected Go, got {other:?}"))),
+        }
+    }
+
+    for (kind, path) in &ctx.plan.join {
+        if *kind == LinuxNamespaceType::Pid {
+            continue; // joined by the runtime before the clone (it applies to children only)
+        }
+        let fd = namespaces::open(*kind, path)?;
+        namespaces::join(*kind, &fd, path)?;
+    }
+    if ctx.late_unshare != 0 {
+        namespaces::unshare(ctx.late_unshare)?;
+    }
+
+    // SAFETY: setsid has no memory effects; the init leads its own session like runc's.
+    check(unsafe { libc::setsid() }).map_err(step("setsid"))?;
+    if let Some(name) = &ctx.keyring {
+        join_session_keyring(name)?;
+    }
+
+    let userns = ctx.plan.has(LinuxNamespaceType::User);
+    let terminal = process.terminal() == Some(true);
+    let mut proc_root: Option<OwnedFd> = None;
+    let mut console: Option<terminal::Pty> = None;
+
+    if ctx.plan.has(LinuxNamespaceType::Mount) {
+        let root = rootfs::prepare(
+            ctx.rootfs,
+            linux.and_then(|l| l.rootfs_propagation().as_deref()),
+        )?;
+        let mctx = MountContext {
+            root: root.as_fd(),
+            bundle: ctx.bundle,
+            cgroupns: ctx.plan.has(LinuxNamespaceType::Cgroup),
+            userns,
+        };
+        let made = mounts::mount_all(&mctx, spec.mounts().as_deref().unwrap_or_default())?;
+        proc_root = made.proc_root;
+        if !made.dev_is_bind {
+            let nodes = devices::nodes(
+                linux
+                    .and_then(|l| l.devices().as_deref())
+                    .unwrap_or_default(),
+                true,
+            );
+            devices::create(root.as_fd(), &nodes, userns)?;
+            devices::symlinks(root.as_fd(), made.devpts)?;
+        }
+        if terminal {
+            let size = process
+                .console_size()
+                .as_ref()
+                .map(|b| (b.height() as u16, b.width() as u16));
+            let pty = terminal::open(root.as_fd(), size)?;
+            terminal::bind_console(root.as_fd(), &pty.peer)?;
+            console = Some(pty);
+        }
+        let devnull = DevNull::open()?;
+
+        if ctx.runtime_hooks {
+            chan.send(&FromInit::HooksReady)?;
+            match chan.recv()? {
+                ToInit::HooksDone => {}
+                other => {
+                    return Err(InitError::Protocol(format!(
+                        "expected HooksDone, got {other:?}"
+                    )));
+                }
+            }
+        }
+        run_hooks(
+            spec,
+            HookKind::CreateContainer,
+            &ctx.hook_state,
+            crate::state::Status::Creating,
+        )?;
+
+        // Masks and read-only paths are resolved inside the rootfs through its fd, before the
+        // host's /dev/null leaves our mount namespace with the old root.
+        if let Some(l) = linux {
+            masked::readonly(
+                root.as_fd(),
+                l.readonly_paths().as_deref().unwrap_or_default(),
+            )?;
+            masked::mask(
+                root.as_fd(),
+                l.masked_paths().as_deref().unwrap_or_default(),
+                &devnull,
+            )?;
+        }
+        if ctx.no_pivot {
+            rootfs::move_root(&root, ctx.rootfs)?;
+        } else {
+            rootfs::pivot(&root, ctx.rootfs)?;
+        }
+        if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
+            rootfs::make_readonly()?;
+        }
+    } else {
+        let c = crate::sys::cpath(ctx.rootfs).map_err(step("chroot"))?;
+        // SAFETY: `c` is NUL-terminated.
+        check(unsafe { libc::chroot(c.as_ptr()) }).map_err(step("chroot"))?;
+        // SAFETY: valid C string.
+        check(unsafe { libc::chdir(c"/".as_ptr()) }).map_err(step("chdir /"))?;
+        if ctx.runtime_hooks {
+            chan.send(&FromInit::HooksReady)?;
+            chan.recv()?;
+        }
+    }
+
+    if let Some(name) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        // SAFETY: pointer and length of a valid byte slice.
+        check(unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) }).map_err(|errno| {
+            InitError::Uts {
+                what: "hostname".into(),
+                value: name.to_owned(),
+                errno,
+            }
+        })?;
+    }
+    if let Some(name) = spec.domainname().as_deref().filter(|h| !h.is_empty()) {
+        // SAFETY: pointer and length of a valid byte slice.
+        check(unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) }).map_err(
+            |errno| InitError::Uts {
+                what: "domainname".into(),
+                value: name.to_owned(),
+                errno,
+            },
+        )?;
+    }
+    if let Some(sysctls) = linux
+        .and_then(|l| l.sysctl().as_ref())
+        .filter(|s| !s.is_empty())
+    {
+        let proc = match proc_root.take() {
+            Some(fd) => ProcFs::from_fd(fd),
+            None => ProcFs::new_private(),
+        }
+        .map_err(step("open procfs for sysctls"))?;
+        let mut keys: Vec<_> = sysctls.iter().collect();
+        keys.sort();
+        for (key, value) in keys {
+            sysctl::apply(&proc, key, value).map_err(|errno| InitError::Sysctl {
+                key: key.clone(),
+                value: value.clone(),
+                errno,
+            })?;
+        }
+    }
+    drop(proc_root);
+
+    if let Some(limits) = process.rlimits() {
+        rlimits::apply(limits)?;
+    }
+
+    if let Some(pty) = console.take() {
+        if let Some(sock) = ctx.console_socket.take() {
+            terminal::send_master(sock.as_fd(), &pty.master)?;
+        }
+        terminal::become_controlling(&pty.peer)?;
+    }
+    ctx.console_socket = None;
+
+    process::enter_cwd(process.cwd())?;
+    let sets = CapSets::from_spec(process.capabilities().as_ref());
+    let nnp = process.no_new_privileges() == Some(true);
+    if nnp {
+        process::set_no_new_privs()?;
+    }
+    let needs_sys_admin = !nnp
+        && linux.is_some_and(|l| l.seccomp().is_some())
+        && sets.effective & (1 << caps::CAP_SYS_ADMIN) == 0;
+    process::set_identity(process, &sets, set_groups_allowed(linux), needs_sys_admin)?;
+    process::verify_cwd(process.cwd())?;
+
+    // Ready: tell the runtime, then wait for start.
+    chan.send(&FromInit::Ready)?;
+    let reply = match std::mem::replace(&mut ctx.gate, StartGate::Channel) {
+        StartGate::Channel => {
+            match chan.recv()? {
+                ToInit::Start => {}
+                other => {
+                    return Err(InitError::Protocol(format!(
+                        "expected Start, got {other:?}"
+                    )));
+                }
+            }
+            None
+        }
+        StartGate::Listener(listener) => {
+            exit_on_termination_signals();
+            let conn = accept_start(&listener)?;
+            drop(listener);
+            Some(conn)
+        }
+    };
+    Ok(reply)
+}
+
+/// After start: startContainer hooks, the last process steps, and `execve`.
+fn run(ctx: &InitContext<'_>, _reply: &ToRuntime) -> InitError {
+    match exec_process(ctx) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    }
+}
+
+fn exec_process(ctx: &InitContext<'_>) -> Result<Never, InitError> {
+    let spec = ctx.spec;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| InitError::Protocol("config has no process".to_owned()))?;
+    run_hooks(
+        spec,
+        HookKind::StartContainer,
+        &ctx.hook_state,
+        crate::state::Status::Created,
+    )?;
+    let env = process::environment(process, &ctx.passed.env());
+    let args = process.args().clone().unwrap_or_default();
+    let path = process::find_executable(&args[0], &env)?;
+    let execve = Execve::new(&path, &args, &env)?;
+    fds::reset_signals();
+    fds::seal(ctx.passed).map_err(step("close runtime fds"))?;
+    Err(execve.exec().into())
+}
+
+fn run_hooks(
+    spec: &Spec,
+    kind: HookKind,
+    state: &OciState,
+    status: crate::state::Status,
+) -> Result<(), InitError> {
+    let list = hooks::of_kind(spec.hooks().as_ref(), kind);
+    if list.is_empty() {
+        return Ok(());
+    }
+    let mut state = state.clone();
+    state.status = status;
+    let json = serde_json::to_vec(&state).map_err(|e| InitError::Protocol(e.to_string()))?;
+    hooks::run_all(kind, &list, &json)?;
+    Ok(())
+}
+
+/// Gives the container its own session keyring, so it cannot see the host's keys (runc does
+/// the same; kernels without keyrings are fine).
+fn join_session_keyring(name: &str) -> Result<(), InitError> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    let cname = crate::sys::cstr(name).map_err(step("join session keyring"))?;
+    // SAFETY: keyctl with a NUL-terminated name.
+    match check(unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_JOIN_SESSION_KEYRING,
+            cname.as_ptr(),
+        )
+    }) {
+        Ok(_) | Err(Errno(libc::ENOSYS)) => Ok(()),
+        Err(e) => Err(step("join session keyring")(e)),
+    }
+}
+
+/// A user namespace whose `setgroups` file says "deny" refuses setgroups(2); only then skip it.
+fn set_groups_allowed(_linux: Option<&oci_spec::runtime::Linux>) -> bool {
+    match std::fs::read_to_string("/proc/self/setgroups") {
+        Ok(s) => s.trim() != "deny",
+        Err(_) => true,
+    }
+}
+
+/// Waits for `start` to connect, and reads its `Start`.
+fn accept_start(listener: &OwnedFd) -> Result<ToRuntime, InitError> {
+    let conn = loop {
+        // SAFETY: accept4 on a listening socket; the peer address is not wanted.
+        let fd = unsafe {
+            libc::accept4(
+                listener.as_raw_fd(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                libc::SOCK_CLOEXEC,
+            )
+        };
+        if fd >= 0 {
+            // SAFETY: accept4 returned a new fd that we own.
+            break unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        }
+        let e = Errno::last();
+        if e.0 != libc::EINTR {
+            return Err(step("wait for start")(e));
+        }
+    };
+    let conn: ToRuntime = Channel::from_fd(conn);
+    match conn.recv()? {
+        ToInit::Start => Ok(conn),
+        other => Err(InitError::Protocol(format!(
+            "expected Start, got {other:?}"
+        ))),
+    }
+}
+
+extern "C" fn exit_on_signal(sig: libc::c_int) {
+    // SAFETY: _exit is async-signal-safe.
+    unsafe { libc::_exit(128 + sig) };
+}
+
+/// While a created container waits for `start`, its init is pid 1 of its namespace, which the
+/// kernel protects from signals it has no handler for. runc's init (a Go program) handles them
+/// and dies; do the same so that `kill <created container> TERM` stops it.
+fn exit_on_termination_signals() {
+    for sig in [
+        libc::SIGHUP,
+        libc::SIGINT,
+        libc::SIGQUIT,
+        libc::SIGTERM,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+        libc::SIGALRM,
+        libc::SIGPIPE,
+    ] {
+        // SAFETY: installing an async-signal-safe handler.
+        unsafe { libc::signal(sig, exit_on_signal as *const () as libc::sighandler_t) };
+    }
+}
+
+/// The paths an init needs to compute before the clone.
+pub fn rootfs_path(bundle: &Path, spec: &Spec) -> PathBuf {
+    let root = spec
+        .root()
+        .as_ref()
+        .map(|r| r.path().clone())
+        .unwrap_or_else(|| PathBuf::from("rootfs"));
+    bundle.join(root)
+}

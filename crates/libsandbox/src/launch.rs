@@ -1,0 +1,411 @@
+//! Creating a container, runtime side: `create`, and the first half of `run`.
+//!
+//! The runtime validates the config, makes the state directory and the cgroup, forks the init
+//! with `clone3` (new namespaces and, on cgroup v2, straight into its cgroup), writes id maps,
+//! runs the runtime-namespace hooks when the init asks, applies resource limits once the init is
+//! set up, and records the container. If any step fails, everything made so far is undone.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use crate::channel::{self, Channel, ChannelError};
+use crate::clone::{self, Forked};
+use crate::errno::{Errno, check};
+use crate::error::{Error, Result};
+use crate::fds::Passed;
+use crate::hooks::{self, HookKind};
+use crate::init::{self, FromInit, InitContext, StartGate, ToInit};
+use crate::namespaces::{self, Plan};
+use crate::procfs::ProcFs;
+use crate::spec;
+use crate::state::{self, Record, Status};
+use crate::store::{ContainerDir, Store};
+use crate::timefmt;
+
+/// Options of `create` (and `run`), as the runc CLI spells them.
+#[derive(Clone, Debug, Default)]
+pub struct CreateOptions {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+    pub systemd_cgroup: bool,
+}
+
+/// The file in the state directory on which a created init waits for `start`.
+pub const START_SOCKET: &str = "start.sock";
+
+/// A container whose init is set up and waiting to start.
+pub struct Launched {
+    pub dir: ContainerDir,
+    pub record: Record,
+    pub spec: Spec,
+    /// The init's channel (only for `run`, which starts it over this channel).
+    pub(crate) chan: Option<Channel<ToInit, FromInit>>,
+    pub(crate) pidfd: OwnedFd,
+    pub(crate) cgroup: Option<cgroups::Manager>,
+}
+
+/// Undoes a half-made container unless disarmed.
+struct Undo {
+    dir: Option<ContainerDir>,
+    cgroup: Option<cgroups::Manager>,
+    child: Option<OwnedFd>,
+}
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        if let Some(pidfd) = self.child.take() {
+            let _ = crate::sys::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
+            let _ = clone::wait(&pidfd);
+        }
+        if let Some(cg) = self.cgroup.take() {
+            let _ = cg.destroy();
+        }
+        if let Some(dir) = self.dir.take() {
+            let _ = dir.remove();
+        }
+    }
+}
+
+/// How the init is started: by `start` over a socket (`create`), or by this process (`run`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Create,
+    Run,
+}
+
+/// Creates the container; returns once its init waits for start.
+pub fn create(store: &Store, opts: &CreateOptions, mode: Mode) -> Result<Launched> {
+    let bundle = std::path::absolute(&opts.bundle).map_err(|e| Error::Io {
+        op: "resolve bundle path",
+        path: opts.bundle.clone(),
+        errno: Errno::from(e),
+    })?;
+    let (spec, config_bytes) = spec::load(&bundle)?;
+    spec::validate(&spec, &bundle)?;
+    let rootfs = init::rootfs_path(&bundle, &spec);
+    let rootfs = std::fs::canonicalize(&rootfs).map_err(|e| Error::Io {
+        op: "resolve rootfs",
+        path: rootfs.clone(),
+        errno: Errno::from(e),
+    })?;
+    let plan = Plan::from_spec(&spec);
+
+    let dir = store.create(&opts.id)?;
+    let mut undo = Undo {
+        dir: Some(dir),
+        cgroup: None,
+        child: None,
+    };
+    let dir = undo.dir.as_ref().expect("just set");
+
+    let linux = spec.linux().as_ref();
+    let cgroups_path = linux
+        .and_then(|l| l.cgroups_path().as_ref())
+        .map(|p| p.to_string_lossy().into_owned());
+    let mut cgroup = cgroups::Manager::new(cgroups_path.as_deref(), &opts.id, opts.systemd_cgroup)
+        .map_err(Error::Cgroup)?;
+    cgroup.create().map_err(Error::Cgroup)?;
+    undo.cgroup = Some(cgroup.clone());
+    let cgroup_fd = cgroup.open_cgroup_dir().map_err(Error::Cgroup)?;
+
+    let console_socket = match &opts.console_socket {
+        Some(path) => Some(OwnedFd::from(UnixStream::connect(path).map_err(|e| {
+            Error::Io {
+                op: "connect to console socket",
+                path: path.clone(),
+                errno: Errno::from(e),
+            }
+        })?)),
+        None => None,
+    };
+    let terminal = spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
+    if terminal && console_socket.is_none() && mode == Mode::Create {
+        return Err(Error::Usage(
+            "process.terminal is true: --console-socket is required".into(),
+        ));
+    }
+    if !terminal && console_socket.is_some() {
+        return Err(Error::Usage(
+            "--console-socket given but process.terminal is false".into(),
+        ));
+    }
+
+    let gate = match mode {
+        Mode::Create => StartGate::Listener(listen(&dir.file(START_SOCKET))?),
+        Mode::Run => StartGate::Channel,
+    };
+
+    let hook_list = spec.hooks().as_ref();
+    let runtime_hooks = !hooks::of_kind(hook_list, HookKind::Prestart).is_empty()
+        || !hooks::of_kind(hook_list, HookKind::CreateRuntime).is_empty();
+    let container_hooks = !hooks::of_kind(hook_list, HookKind::CreateContainer).is_empty()
+        || !hooks::of_kind(hook_list, HookKind::StartContainer).is_empty();
+    let mut record = Record {
+        id: opts.id.clone(),
+        pid: 0,
+        pid_start_time: 0,
+        status: Status::Creating,
+        bundle: bundle.clone(),
+        rootfs: rootfs.clone(),
+        created: timefmt::now_rfc3339(),
+        owner: state::owner(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        cgroup: serde_json::to_value(&cgroup).ok(),
+        shared_pid_ns: !plan.has(LinuxNamespaceType::Pid),
+    };
+
+    // A cgroup namespace must be rooted at the container's cgroup: with CLONE_INTO_CGROUP the
+    // clone does it; otherwise the init unshares it after the runtime moved it.
+    let mut clone_flags = plan.new & !(libc::CLONE_NEWTIME as u64);
+    let mut late_unshare = 0;
+    if cgroup_fd.is_none() && plan.creates(LinuxNamespaceType::Cgroup) {
+        clone_flags &= !(libc::CLONE_NEWCGROUP as u64);
+        late_unshare |= libc::CLONE_NEWCGROUP as u64;
+    }
+    let userns_new = plan.creates(LinuxNamespaceType::User);
+    let wait_for_go = userns_new || cgroup_fd.is_none() || container_hooks;
+
+    let host_proc = ProcFs::host().map_err(|errno| Error::Sys {
+        step: "open host /proc".into(),
+        errno,
+    })?;
+    let restore = enter_for_children(&spec, &plan, &host_proc)?;
+
+    let (to_init, from_runtime) =
+        channel::pair::<ToInit, FromInit>().map_err(|errno| Error::Sys {
+            step: "create init channel".into(),
+            errno,
+        })?;
+    let passed = Passed::from_env(opts.preserve_fds);
+    let ctx = InitContext {
+        spec: &spec,
+        plan: &plan,
+        bundle: &bundle,
+        rootfs: &rootfs,
+        no_pivot: opts.no_pivot,
+        wait_for_go,
+        late_unshare,
+        console_socket,
+        gate,
+        passed,
+        close_fds: vec![
+            dir.lock_fd(),
+            to_init.fd().as_raw_fd(),
+            host_proc.root().as_raw_fd(),
+        ],
+        hook_state: record.oci_state(Status::Creating),
+        runtime_hooks,
+        keyring: (!opts.no_new_keyring).then(|| opts.id.clone()),
+    };
+
+    // SAFETY: the runtime is single-threaded (nothing in it spawns threads); the child leaves
+    // only through init::main, which ends in execve or _exit.
+    let forked = unsafe { clone::clone3(clone_flags, cgroup_fd.as_ref().map(|f| f.as_fd())) };
+    let forked = match forked {
+        Ok(f) => f,
+        Err(errno) => {
+            restore.undo();
+            return Err(Error::Sys {
+                step: "create the container's init (clone3 with namespaces)".into(),
+                errno,
+            });
+        }
+    };
+    let (pid, pidfd) = match forked {
+        Forked::Child => {
+            std::panic::set_hook(Box::new(|info| {
+                eprintln!("ocirun: container init: {info}");
+                // SAFETY: leave the child at once; nothing of the parent's must run here.
+                unsafe { libc::_exit(255) }
+            }));
+            drop(to_init);
+            init::main(ctx, Channel::from_fd(from_runtime.into_fd()))
+        }
+        Forked::Parent { pid, pidfd } => (pid, pidfd),
+    };
+    restore.undo();
+    drop(ctx);
+    drop(from_runtime);
+    let pidfd_dup = pidfd.try_clone().map_err(|e| Error::Sys {
+        step: "duplicate pidfd".into(),
+        errno: Errno::from(e),
+    })?;
+    undo.child = Some(pidfd_dup);
+    record.pid = pid;
+
+    if cgroup_fd.is_none() {
+        cgroup.add_process(pid).map_err(Error::Cgroup)?;
+    }
+    if let Some(adj) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
+        host_proc
+            .write(
+                &PathBuf::from(format!("{pid}/oom_score_adj")),
+                adj.to_string().as_bytes(),
+            )
+            .map_err(|errno| Error::Sys {
+                step: format!("set oom_score_adj to {adj}"),
+                errno,
+            })?;
+    }
+    if userns_new {
+        let l = linux.expect("validated: a user namespace has mappings");
+        namespaces::write_id_maps(
+            &host_proc,
+            pid,
+            l.uid_mappings().as_deref().unwrap_or_default(),
+            l.gid_mappings().as_deref().unwrap_or_default(),
+        )?;
+    }
+    if wait_for_go {
+        to_init
+            .send(&ToInit::Go { host_pid: pid })
+            .map_err(|e| init_gone(e, &pidfd))?;
+    }
+
+    loop {
+        match to_init.recv() {
+            Ok(FromInit::HooksReady) => {
+                let mut st = record.oci_state(Status::Creating);
+                st.pid = pid;
+                let json = serde_json::to_vec(&st).unwrap_or_default();
+                for kind in [HookKind::Prestart, HookKind::CreateRuntime] {
+                    hooks::run_all(kind, &hooks::of_kind(hook_list, kind), &json)?;
+                }
+                to_init
+                    .send(&ToInit::HooksDone)
+                    .map_err(|e| init_gone(e, &pidfd))?;
+            }
+            Ok(FromInit::Ready) => break,
+            Ok(FromInit::Failed(e)) => return Err(Error::Init(e)),
+            Err(e) => return Err(init_gone(e, &pidfd)),
+        }
+    }
+
+    if let Some(resources) = linux.and_then(|l| l.resources().as_ref()) {
+        cgroup.apply(resources).map_err(Error::Cgroup)?;
+    }
+    record.pid_start_time = state::process_start_time(pid).map(|(s, _)| s).unwrap_or(0);
+    record.status = Status::Created;
+    dir.save_config(&config_bytes)?;
+    dir.save(&record)?;
+    if let Some(pid_file) = &opts.pid_file {
+        write_pid_file(pid_file, pid)?;
+    }
+
+    let dir = undo.dir.take().expect("set above");
+    undo.cgroup = None;
+    undo.child = None;
+    Ok(Launched {
+        dir,
+        record,
+        spec,
+        chan: (mode == Mode::Run).then_some(to_init),
+        pidfd,
+        cgroup: Some(cgroup),
+    })
+}
+
+/// The error for an init that went away without reporting: its exit status says why.
+fn init_gone(e: ChannelError, pidfd: &OwnedFd) -> Error {
+    Error::InitDied {
+        status: clone::wait(pidfd).ok(),
+        cause: e.to_string(),
+    }
+}
+
+/// Namespaces that apply to children only (a new time namespace with offsets, joining a pid
+/// namespace) are entered by the runtime just for the clone, then left again.
+struct Restore {
+    pid: Option<OwnedFd>,
+    time: Option<OwnedFd>,
+}
+
+impl Restore {
+    fn undo(&self) {
+        if let Some(fd) = &self.pid {
+            // SAFETY: setns back into our own pid namespace (for children).
+            unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWPID) };
+        }
+        if let Some(fd) = &self.time {
+            // SAFETY: setns back into our own time namespace.
+            unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWTIME) };
+        }
+    }
+}
+
+fn enter_for_children(spec: &Spec, plan: &Plan, host_proc: &ProcFs) -> Result<Restore> {
+    let mut restore = Restore {
+        pid: None,
+        time: None,
+    };
+    if let Some(path) = plan.joins(LinuxNamespaceType::Pid) {
+        restore.pid = Some(open_own_ns("pid")?);
+        let fd = namespaces::open(LinuxNamespaceType::Pid, path)?;
+        namespaces::join(LinuxNamespaceType::Pid, &fd, path)?;
+    }
+    if plan.creates(LinuxNamespaceType::Time) {
+        restore.time = Some(open_own_ns("time")?);
+        if let Err(e) = namespaces::unshare(libc::CLONE_NEWTIME as u64)
+            .and_then(|()| namespaces::write_time_offsets(host_proc, spec))
+        {
+            restore.undo();
+            return Err(e.into());
+        }
+    }
+    Ok(restore)
+}
+
+fn open_own_ns(name: &str) -> Result<OwnedFd> {
+    let path = PathBuf::from(format!("/proc/self/ns/{name}"));
+    crate::sys::openat(crate::sys::cwd(), &path, libc::O_RDONLY, 0).map_err(|errno| Error::Io {
+        op: "open own namespace",
+        path,
+        errno,
+    })
+}
+
+/// A listening `SOCK_SEQPACKET` socket at `path`.
+fn listen(path: &Path) -> Result<OwnedFd> {
+    let err = |errno| Error::Io {
+        op: "create start socket",
+        path: path.to_owned(),
+        errno,
+    };
+    let sock = unix_socket().map_err(err)?;
+    let addr = crate::sockaddr::UnixAddr::new(path).map_err(err)?;
+    // SAFETY: `addr` is a valid sockaddr_un of the length given.
+    check(unsafe { libc::bind(sock.as_raw_fd(), addr.as_ptr(), addr.len()) }).map_err(err)?;
+    // SAFETY: listen on a bound socket.
+    check(unsafe { libc::listen(sock.as_raw_fd(), 4) }).map_err(err)?;
+    Ok(sock)
+}
+
+/// A new `AF_UNIX` `SOCK_SEQPACKET` socket.
+pub fn unix_socket() -> std::result::Result<OwnedFd, Errno> {
+    // SAFETY: socket(2) with constant arguments.
+    let fd = check(unsafe {
+        libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0)
+    })?;
+    // SAFETY: a new fd that we own.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+}
+
+/// Writes the pid file the way containerd and conmon expect: a temporary file renamed into
+/// place, holding the pid without a newline.
+fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let path = std::path::absolute(path).map_err(|e| Error::Io {
+        op: "resolve pid file",
+        path: path.to_owned(),
+        errno: Errno::from(e),
+    })?;
+    crate::store::write_atomic(&path, pid.to_string().as_bytes())?;
+    Ok(())
+}

@@ -1,0 +1,315 @@
+//! The spec's `mounts`, made inside the container's mount namespace with the fd-based mount API.
+//!
+//! Each destination is resolved (and created) inside the rootfs through `safepath`; the new mount
+//! is built detached (`fsopen`/`fsmount`, or `open_tree` for binds), given its attributes with
+//! `mount_setattr`, and attached with `move_mount` onto the resolved fd. No path the container
+//! controls is ever resolved by the kernel's `mount(2)` path walk.
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::Mount;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::errno::Errno;
+use crate::mountopts::{MountOptions, Propagation};
+use crate::safepath;
+use crate::sys::{self, mount_api};
+
+/// A mount step that failed.
+#[derive(Debug, Error, Serialize, Deserialize)]
+pub enum MountError {
+    #[error("mount {src:?} on {dest:?}: resolve destination in rootfs: {errno}")]
+    Destination {
+        src: String,
+        dest: String,
+        errno: Errno,
+    },
+    #[error("mount {src:?} on {dest:?}: open bind source: {errno}")]
+    BindSource {
+        src: String,
+        dest: String,
+        errno: Errno,
+    },
+    #[error("mount {src:?} on {dest:?}: {fstype} option {option:?}: {errno}")]
+    Option {
+        src: String,
+        dest: String,
+        fstype: String,
+        option: String,
+        errno: Errno,
+    },
+    #[error("mount {src:?} on {dest:?} ({step}): {errno}")]
+    Mount {
+        src: String,
+        dest: String,
+        step: String,
+        errno: Errno,
+    },
+}
+
+/// Maps a propagation name to its `MS_*` flag, for validation.
+pub fn propagation_flag(name: &str) -> Option<u64> {
+    crate::mountopts::propagation(name).map(|p| p.flag)
+}
+
+/// Spec-level checks of one mount entry; returns the reason it is refused.
+pub fn validate(m: &Mount) -> Result<(), String> {
+    if m.destination().as_os_str().is_empty() {
+        return Err("destination must not be empty".into());
+    }
+    let opts = MountOptions::parse(m.options().as_deref().unwrap_or_default());
+    let typ = m.typ().as_deref().unwrap_or("");
+    if (opts.bind || typ == "bind") && m.source().is_none() {
+        return Err("a bind mount needs a source".into());
+    }
+    if opts.idmap.is_some() && (m.uid_mappings().is_none() || m.gid_mappings().is_none()) {
+        return Err("idmap needs uidMappings and gidMappings".into());
+    }
+    if !opts.bind && typ != "bind" && typ.is_empty() {
+        return Err("type is required for a mount that is not a bind mount".into());
+    }
+    Ok(())
+}
+
+/// What the init needs to make the spec's mounts.
+pub struct MountContext<'a> {
+    /// An fd of the rootfs (already a mount point in the container's mount namespace).
+    pub root: BorrowedFd<'a>,
+    /// The bundle directory, against which relative bind sources resolve.
+    pub bundle: &'a Path,
+    /// Whether the container has its own cgroup namespace.
+    pub cgroupns: bool,
+    /// Whether the container runs in a new user namespace (device nodes cannot be created).
+    pub userns: bool,
+}
+
+/// What making the mounts left for later steps.
+#[derive(Default)]
+pub struct MountResult {
+    /// The fd of a procfs mounted at `/proc`, if the spec mounts one (reused for sysctls).
+    pub proc_root: Option<OwnedFd>,
+    /// Whether `/dev` was mounted from the spec (a tmpfs to populate) or bound from the host.
+    pub dev_mounted: bool,
+    pub dev_is_bind: bool,
+    /// Whether `/dev/pts` was mounted (so `/dev/ptmx` links to it).
+    pub devpts: bool,
+}
+
+/// Makes every mount of the spec, in order.
+pub fn mount_all(ctx: &MountContext<'_>, mounts: &[Mount]) -> Result<MountResult, MountError> {
+    let mut result = MountResult::default();
+    for m in mounts {
+        let dest = clean_dest(m.destination());
+        let fd = mount_one(ctx, m, &dest)?;
+        match dest.to_str() {
+            Some("/proc") if m.typ().as_deref() == Some("proc") => result.proc_root = fd,
+            Some("/dev") => {
+                result.dev_mounted = true;
+                let opts = MountOptions::parse(m.options().as_deref().unwrap_or_default());
+                result.dev_is_bind = opts.bind || m.typ().as_deref() == Some("bind");
+            }
+            Some("/dev/pts") => result.devpts = true,
+            _ => {}
+        }
+    }
+    Ok(result)
+}
+
+/// The destination as an absolute, normalised path (relative ones are relative to `/`).
+fn clean_dest(dest: &Path) -> PathBuf {
+    Path::new("/").join(safepath::relative(dest))
+}
+
+fn describe(m: &Mount, dest: &Path) -> (String, String) {
+    let source = m
+        .source()
+        .as_ref()
+        .map(|s| s.display().to_string())
+        .or_else(|| m.typ().clone())
+        .unwrap_or_default();
+    (source, dest.display().to_string())
+}
+
+/// Makes one mount; returns the mount fd for procfs so it can be reused.
+fn mount_one(
+    ctx: &MountContext<'_>,
+    m: &Mount,
+    dest: &Path,
+) -> Result<Option<OwnedFd>, MountError> {
+    let opts = MountOptions::parse(m.options().as_deref().unwrap_or_default());
+    let typ = m.typ().as_deref().unwrap_or("");
+    let (source_s, dest_s) = describe(m, dest);
+    let fail = |step: &str, errno: Errno| MountError::Mount {
+        src: source_s.clone(),
+        dest: dest_s.clone(),
+        step: step.to_owned(),
+        errno,
+    };
+
+    if opts.bind || typ == "bind" {
+        let source = m.source().as_deref().unwrap_or(Path::new(""));
+        let source = if source.is_absolute() {
+            source.to_path_buf()
+        } else {
+            ctx.bundle.join(source)
+        };
+        let tree = mount_api::clone_tree(sys::cwd(), &source, opts.recursive).map_err(|errno| {
+            MountError::BindSource {
+                src: source_s.clone(),
+                dest: dest_s.clone(),
+                errno,
+            }
+        })?;
+        let is_dir =
+            safepath::file_type(tree.as_fd()).map_err(|e| fail("stat source", e))? == libc::S_IFDIR;
+        set_attributes(&tree, &opts).map_err(|e| fail("set attributes", e))?;
+        let target = destination(ctx, dest, is_dir).map_err(|errno| MountError::Destination {
+            src: source_s.clone(),
+            dest: dest_s.clone(),
+            errno,
+        })?;
+        mount_api::move_mount(tree.as_fd(), target.as_fd()).map_err(|e| fail("attach", e))?;
+        set_propagation(&tree, &opts.propagation).map_err(|e| fail("set propagation", e))?;
+        return Ok(None);
+    }
+
+    if typ == "cgroup" || typ == "cgroup2" {
+        crate::cgroupfs::mount(ctx, m, dest, &opts).map_err(|(step, e)| fail(&step, e))?;
+        return Ok(None);
+    }
+
+    let target = destination(ctx, dest, true).map_err(|errno| MountError::Destination {
+        src: source_s.clone(),
+        dest: dest_s.clone(),
+        errno,
+    })?;
+    let tree = match new_filesystem(typ, m.source().as_deref(), &opts) {
+        Ok(tree) => tree,
+        Err(FsError::Option(option, errno)) => {
+            return Err(MountError::Option {
+                src: source_s,
+                dest: dest_s,
+                fstype: typ.to_owned(),
+                option,
+                errno,
+            });
+        }
+        Err(FsError::Step(step, errno)) => {
+            // sysfs cannot be mounted in a user namespace that does not own the network
+            // namespace; runc falls back to binding the host's /sys read-only, and so do we.
+            if typ == "sysfs" && ctx.userns && errno.0 == libc::EPERM {
+                let mut bind = opts.clone();
+                bind.recursive = true;
+                bind.rec_attr_set |= mount_api::MOUNT_ATTR_RDONLY;
+                let tree = mount_api::clone_tree(sys::cwd(), Path::new("/sys"), true)
+                    .map_err(|e| fail("bind /sys", e))?;
+                set_attributes(&tree, &bind).map_err(|e| fail("set attributes", e))?;
+                mount_api::move_mount(tree.as_fd(), target.as_fd())
+                    .map_err(|e| fail("attach", e))?;
+                return Ok(None);
+            }
+            return Err(fail(step, errno));
+        }
+    };
+    if opts.tmpcopyup && typ == "tmpfs" {
+        crate::copyup::copy_dir(target.as_fd(), tree.as_fd()).map_err(|e| fail("tmpcopyup", e))?;
+    }
+    mount_api::move_mount(tree.as_fd(), target.as_fd()).map_err(|e| fail("attach", e))?;
+    set_propagation(&tree, &opts.propagation).map_err(|e| fail("set propagation", e))?;
+    if typ == "proc" {
+        return Ok(Some(tree));
+    }
+    Ok(None)
+}
+
+/// Resolves (creating if needed) the mount destination inside the rootfs.
+pub fn destination(ctx: &MountContext<'_>, dest: &Path, dir: bool) -> Result<OwnedFd, Errno> {
+    if dir {
+        safepath::mkdir_all(ctx.root, dest, 0o755)
+    } else {
+        safepath::ensure_file(ctx.root, dest, 0o644)
+    }
+}
+
+enum FsError {
+    Option(String, Errno),
+    Step(&'static str, Errno),
+}
+
+/// A new, detached filesystem mount of `fstype` with the given options.
+fn new_filesystem(
+    fstype: &str,
+    source: Option<&Path>,
+    opts: &MountOptions,
+) -> Result<OwnedFd, FsError> {
+    let fs = mount_api::fsopen(fstype).map_err(|e| FsError::Step("open filesystem type", e))?;
+    if let Some(source) = source.and_then(|s| s.to_str()).filter(|s| !s.is_empty()) {
+        // Not every filesystem takes a source; those that do not ignore it through mount(2), so
+        // do the same here.
+        match mount_api::fsconfig_set(fs.as_fd(), "source", Some(source)) {
+            Ok(()) | Err(Errno(libc::EINVAL)) => {}
+            Err(e) => return Err(FsError::Option(format!("source={source}"), e)),
+        }
+    }
+    for (key, value) in &opts.data {
+        mount_api::fsconfig_set(fs.as_fd(), key, value.as_deref()).map_err(|e| {
+            let shown = match value {
+                Some(v) => format!("{key}={v}"),
+                None => key.clone(),
+            };
+            FsError::Option(shown, e)
+        })?;
+    }
+    mount_api::fsconfig_create(fs.as_fd()).map_err(|e| FsError::Step("create superblock", e))?;
+    // fsmount takes the classic attributes; the rest (nosymfollow, ...) go through mount_setattr.
+    const FSMOUNT_ATTRS: u64 = mount_api::MOUNT_ATTR_RDONLY
+        | mount_api::MOUNT_ATTR_NOSUID
+        | mount_api::MOUNT_ATTR_NODEV
+        | mount_api::MOUNT_ATTR_NOEXEC
+        | mount_api::MOUNT_ATTR__ATIME
+        | mount_api::MOUNT_ATTR_NODIRATIME;
+    let attrs = (opts.attr_set | opts.rec_attr_set) & FSMOUNT_ATTRS;
+    let tree = mount_api::fsmount(fs.as_fd(), attrs).map_err(|e| FsError::Step("mount", e))?;
+    let rest = MountOptions {
+        attr_set: opts.attr_set & !FSMOUNT_ATTRS,
+        rec_attr_set: opts.rec_attr_set & !FSMOUNT_ATTRS,
+        ..Default::default()
+    };
+    set_attributes(&tree, &rest).map_err(|e| FsError::Step("set attributes", e))?;
+    Ok(tree)
+}
+
+/// Applies the plain attributes to the top mount and the recursive ones to the whole tree.
+pub fn set_attributes(tree: &OwnedFd, opts: &MountOptions) -> Result<(), Errno> {
+    if opts.rec_attr_set != 0 || opts.rec_attr_clr != 0 {
+        let attr = mount_api::MountAttr {
+            attr_set: opts.rec_attr_set,
+            attr_clr: opts.rec_attr_clr,
+            ..Default::default()
+        };
+        mount_api::mount_setattr(tree.as_fd(), true, &attr)?;
+    }
+    if opts.attr_set != 0 || opts.attr_clr != 0 {
+        let attr = mount_api::MountAttr {
+            attr_set: opts.attr_set,
+            attr_clr: opts.attr_clr,
+            ..Default::default()
+        };
+        mount_api::mount_setattr(tree.as_fd(), false, &attr)?;
+    }
+    Ok(())
+}
+
+/// Applies propagation changes to an attached mount.
+pub fn set_propagation(tree: &OwnedFd, props: &[Propagation]) -> Result<(), Errno> {
+    for p in props {
+        let attr = mount_api::MountAttr {
+            propagation: p.flag,
+            ..Default::default()
+        };
+        mount_api::mount_setattr(tree.as_fd(), p.recursive, &attr)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,261 @@
+//! The command line, as runc spells it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// ocirun: an OCI container runtime, compatible with runc's command line.
+#[derive(Debug, Parser)]
+#[command(name = "ocirun", disable_version_flag = true, about, long_about = None)]
+pub struct Cli {
+    /// Directory holding container state (a tmpfs is best).
+    #[arg(long, global = true, default_value = "/run/ocirun", value_name = "DIR")]
+    pub root: PathBuf,
+    /// Write log messages to this file instead of stderr.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// Log format.
+    #[arg(long = "log-format", global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Log debug messages too.
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// Use the systemd cgroup driver.
+    #[arg(long = "systemd-cgroup", global = true)]
+    pub systemd_cgroup: bool,
+    /// With `spec`: write a rootless template. Otherwise accepted for runc compatibility
+    /// ("true", "false" or "auto").
+    #[arg(long, global = true, value_name = "VALUE", num_args = 0..=1, default_missing_value = "true")]
+    pub rootless: Option<String>,
+    /// Accepted for runc compatibility (path to criu).
+    #[arg(long, global = true, value_name = "PATH", hide = true)]
+    pub criu: Option<PathBuf>,
+    /// Print the version.
+    #[arg(short = 'v', long)]
+    pub version: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a container whose process waits for `start`.
+    Create(CreateArgs),
+    /// Start the process of a created container.
+    Start(IdArg),
+    /// Create and start a container, wait for it, and delete it.
+    Run(RunArgs),
+    /// Print the state of a container as JSON.
+    State(IdArg),
+    /// List containers.
+    #[command(alias = "ls")]
+    List(ListArgs),
+    /// Send a signal to a container's process (default SIGTERM).
+    Kill(KillArgs),
+    /// Delete a container and everything the runtime made for it.
+    Delete(DeleteArgs),
+    /// Write a template config.json.
+    Spec(SpecArgs),
+    /// Print the features this runtime supports, as JSON.
+    Features,
+}
+
+#[derive(Debug, Args)]
+pub struct IdArg {
+    /// The container id.
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// The bundle directory (holding config.json).
+    #[arg(short, long, default_value = ".", value_name = "DIR")]
+    pub bundle: PathBuf,
+    /// A unix socket that receives the pty master when process.terminal is true.
+    #[arg(long = "console-socket", value_name = "PATH")]
+    pub console_socket: Option<PathBuf>,
+    /// Write the container init's pid to this file.
+    #[arg(long = "pid-file", value_name = "PATH")]
+    pub pid_file: Option<PathBuf>,
+    /// Use move + chroot instead of pivot_root (for a ramfs root).
+    #[arg(long = "no-pivot")]
+    pub no_pivot: bool,
+    /// Do not give the container its own session keyring.
+    #[arg(long = "no-new-keyring")]
+    pub no_new_keyring: bool,
+    /// Pass N extra fds (3 .. 3+N-1) to the container.
+    #[arg(long = "preserve-fds", default_value_t = 0, value_name = "N")]
+    pub preserve_fds: u32,
+    /// Accepted for runc compatibility (create always detaches).
+    #[arg(short, long, hide = true)]
+    pub detach: bool,
+    /// The container id.
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub create: RunCreateArgs,
+    /// Return once the container runs instead of waiting for it.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Keep the container's state after it exits.
+    #[arg(long)]
+    pub keep: bool,
+    /// The container id.
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RunCreateArgs {
+    #[arg(short, long, default_value = ".", value_name = "DIR")]
+    pub bundle: PathBuf,
+    #[arg(long = "console-socket", value_name = "PATH")]
+    pub console_socket: Option<PathBuf>,
+    #[arg(long = "pid-file", value_name = "PATH")]
+    pub pid_file: Option<PathBuf>,
+    #[arg(long = "no-pivot")]
+    pub no_pivot: bool,
+    #[arg(long = "no-new-keyring")]
+    pub no_new_keyring: bool,
+    #[arg(long = "preserve-fds", default_value_t = 0, value_name = "N")]
+    pub preserve_fds: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+    /// Print only the ids.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// Signal every process of the container, not just its init.
+    #[arg(short, long)]
+    pub all: bool,
+    /// The container id.
+    pub id: String,
+    /// A signal number, name (TERM) or SIG-name (SIGTERM).
+    #[arg(default_value = "SIGTERM")]
+    pub signal: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Kill a running container first; a missing container is not an error.
+    #[arg(short, long)]
+    pub force: bool,
+    /// The container id.
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SpecArgs {
+    /// Where to write config.json (`--rootless` makes a template for an unprivileged user).
+    #[arg(short, long, default_value = ".", value_name = "DIR")]
+    pub bundle: PathBuf,
+}
+
+/// Go's flag package, which runc uses, accepts `-flag` as well as `--flag`; some callers rely on
+/// it (containerd passes `-no-subreaper`). Rewrite single-dash long options that this command
+/// line knows to double-dash ones before clap sees them.
+pub fn normalize_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    let longs = long_names();
+    let mut out = Vec::new();
+    let mut options_done = false;
+    for (i, arg) in args.into_iter().enumerate() {
+        if arg == "--" {
+            options_done = true;
+        }
+        let name = arg
+            .strip_prefix('-')
+            .filter(|rest| !rest.starts_with('-'))
+            .map(|rest| rest.split('=').next().unwrap_or(""))
+            .unwrap_or("");
+        if i > 0 && !options_done && name.len() > 1 && longs.iter().any(|l| l == name) {
+            out.push(format!("-{arg}"));
+        } else {
+            out.push(arg);
+        }
+    }
+    out
+}
+
+/// Every long option name of the command line, across subcommands.
+fn long_names() -> Vec<String> {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let mut names = Vec::new();
+    let mut stack = vec![&cmd];
+    while let Some(c) = stack.pop() {
+        names.extend(
+            c.get_arguments()
+                .filter_map(|a| a.get_long())
+                .map(str::to_owned),
+        );
+        stack.extend(c.get_subcommands());
+    }
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(args: &[&str]) -> Vec<String> {
+        normalize_args(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn single_dash_long_options_become_double_dash() {
+        assert_eq!(
+            norm(&[
+                "ocirun",
+                "-root",
+                "/r",
+                "create",
+                "-bundle",
+                "/b",
+                "-pid-file",
+                "p",
+                "c1"
+            ]),
+            vec![
+                "ocirun",
+                "--root",
+                "/r",
+                "create",
+                "--bundle",
+                "/b",
+                "--pid-file",
+                "p",
+                "c1"
+            ]
+        );
+        assert_eq!(
+            norm(&["ocirun", "kill", "c1", "-9"]),
+            vec!["ocirun", "kill", "c1", "-9"]
+        );
+        assert_eq!(
+            norm(&["ocirun", "delete", "-f", "c1"]),
+            vec!["ocirun", "delete", "-f", "c1"]
+        );
+    }
+}
