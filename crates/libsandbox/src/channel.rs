@@ -146,6 +146,14 @@ pub fn send_with_fds(
             );
         }
     }
+    if raw.is_empty() && iov.len() == 1 {
+        // A plain write(2) when no fd travels: a seccomp profile may send sendmsg(2) to its
+        // agent, but the runtime refuses NOTIFY on write(2), so this cannot block on the agent.
+        // SIGPIPE cannot happen: the process ignores it or has a handler until execve.
+        // SAFETY: the buffer is valid for its length.
+        retry(|| unsafe { libc::write(socket.as_raw_fd(), iov[0].as_ptr().cast(), iov[0].len()) })?;
+        return Ok(());
+    }
     // SAFETY: `msg` references live buffers for the duration of the call.
     retry(|| unsafe { libc::sendmsg(socket.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) })?;
     Ok(())

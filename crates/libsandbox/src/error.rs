@@ -27,6 +27,8 @@ pub enum Error {
     Namespace(#[from] NamespaceError),
     #[error(transparent)]
     Cgroup(cgroups::Error),
+    #[error(transparent)]
+    Seccomp(seccomp::Error),
     #[error("{op} {path}: {errno}")]
     Io {
         op: &'static str,

@@ -37,6 +37,8 @@ pub enum ToInit {
     HooksDone,
     /// Run the process now.
     Start,
+    /// The seccomp agent has the notify fd.
+    SeccompDone,
 }
 
 /// Init to runtime.
@@ -46,6 +48,9 @@ pub enum FromInit {
     HooksReady,
     /// Setup is complete; waiting for `Start`.
     Ready,
+    /// A filter with SCMP_ACT_NOTIFY is installed; its listener fd is this fd number in the init
+    /// (the runtime takes it with pidfd_getfd, so the init only ever writes).
+    SeccompNotify { fd: i32 },
     /// A step failed.
     Failed(InitError),
 }
@@ -85,6 +90,8 @@ pub enum InitError {
     },
     #[error("{step}: {errno}")]
     Step { step: String, errno: Errno },
+    #[error("install seccomp filter: {0}")]
+    Seccomp(String),
     #[error("{0}")]
     Protocol(String),
     #[error("the container's init panicked: {0}")]
@@ -134,6 +141,9 @@ pub struct InitContext<'a> {
     pub hook_state: OciState,
     /// Whether prestart/createRuntime hooks exist (so the init stops for them).
     pub runtime_hooks: bool,
+    /// The compiled seccomp filter, installed as the last step before execve (or before
+    /// `Ready` when it notifies an agent, which must have the fd before the process runs).
+    pub seccomp: Option<&'a seccomp::Filter>,
     /// The session keyring to join (named after the container), unless `--no-new-keyring`.
     pub keyring: Option<String>,
 }
@@ -242,6 +252,8 @@ fn prepare(ctx: &mut InitContext<'_>, chan: &ToRuntime) -> Result<Option<ToRunti
             console = Some(pty);
         }
         let devnull = DevNull::open()?;
+        // Sysctls go through the container's own procfs before read-only paths cover /proc/sys.
+        apply_sysctls(linux, proc_root.take())?;
 
         if ctx.runtime_hooks {
             chan.send(&FromInit::HooksReady)?;
@@ -288,6 +300,7 @@ fn prepare(ctx: &mut InitContext<'_>, chan: &ToRuntime) -> Result<Option<ToRunti
         check(unsafe { libc::chroot(c.as_ptr()) }).map_err(step("chroot"))?;
         // SAFETY: valid C string.
         check(unsafe { libc::chdir(c"/".as_ptr()) }).map_err(step("chdir /"))?;
+        apply_sysctls(linux, None)?;
         if ctx.runtime_hooks {
             chan.send(&FromInit::HooksReady)?;
             chan.recv()?;
@@ -314,26 +327,6 @@ fn prepare(ctx: &mut InitContext<'_>, chan: &ToRuntime) -> Result<Option<ToRunti
             },
         )?;
     }
-    if let Some(sysctls) = linux
-        .and_then(|l| l.sysctl().as_ref())
-        .filter(|s| !s.is_empty())
-    {
-        let proc = match proc_root.take() {
-            Some(fd) => ProcFs::from_fd(fd),
-            None => ProcFs::new_private(),
-        }
-        .map_err(step("open procfs for sysctls"))?;
-        let mut keys: Vec<_> = sysctls.iter().collect();
-        keys.sort();
-        for (key, value) in keys {
-            sysctl::apply(&proc, key, value).map_err(|errno| InitError::Sysctl {
-                key: key.clone(),
-                value: value.clone(),
-                errno,
-            })?;
-        }
-    }
-    drop(proc_root);
 
     if let Some(limits) = process.rlimits() {
         rlimits::apply(limits)?;
@@ -353,11 +346,29 @@ fn prepare(ctx: &mut InitContext<'_>, chan: &ToRuntime) -> Result<Option<ToRunti
     if nnp {
         process::set_no_new_privs()?;
     }
-    let needs_sys_admin = !nnp
-        && linux.is_some_and(|l| l.seccomp().is_some())
-        && sets.effective & (1 << caps::CAP_SYS_ADMIN) == 0;
+    let needs_sys_admin =
+        !nnp && ctx.seccomp.is_some() && sets.effective & (1 << caps::CAP_SYS_ADMIN) == 0;
     process::set_identity(process, &sets, set_groups_allowed(linux), needs_sys_admin)?;
     process::verify_cwd(process.cwd())?;
+
+    if let Some(filter) = ctx.seccomp.filter(|f| f.uses_notify()) {
+        let fd = seccomp::install(filter)
+            .map_err(|e| InitError::Seccomp(e.to_string()))?
+            .ok_or_else(|| InitError::Seccomp("no notify fd returned".into()))?;
+        if needs_sys_admin {
+            process::drop_extra_caps(&sets)?;
+        }
+        chan.send(&FromInit::SeccompNotify { fd: fd.as_raw_fd() })?;
+        match chan.recv()? {
+            ToInit::SeccompDone => {}
+            other => {
+                return Err(InitError::Protocol(format!(
+                    "expected SeccompDone, got {other:?}"
+                )));
+            }
+        }
+        drop(fd);
+    }
 
     // Ready: tell the runtime, then wait for start.
     chan.send(&FromInit::Ready)?;
@@ -409,6 +420,14 @@ fn exec_process(ctx: &InitContext<'_>) -> Result<Never, InitError> {
     let execve = Execve::new(&path, &args, &env)?;
     fds::reset_signals();
     fds::seal(ctx.passed).map_err(step("close runtime fds"))?;
+    if let Some(filter) = ctx.seccomp.filter(|f| !f.uses_notify()) {
+        seccomp::install(filter).map_err(|e| InitError::Seccomp(e.to_string()))?;
+        let sets = CapSets::from_spec(process.capabilities().as_ref());
+        let nnp = process.no_new_privileges() == Some(true);
+        if !nnp && sets.effective & (1 << caps::CAP_SYS_ADMIN) == 0 {
+            process::drop_extra_caps(&sets)?;
+        }
+    }
     Err(execve.exec().into())
 }
 
@@ -426,6 +445,35 @@ fn run_hooks(
     state.status = status;
     let json = serde_json::to_vec(&state).map_err(|e| InitError::Protocol(e.to_string()))?;
     hooks::run_all(kind, &list, &json)?;
+    Ok(())
+}
+
+/// Writes `linux.sysctl` through the container's procfs mount (or a private procfs instance when
+/// the config mounts none), sorted by key so the order is stable.
+fn apply_sysctls(
+    linux: Option<&oci_spec::runtime::Linux>,
+    proc_root: Option<OwnedFd>,
+) -> Result<(), InitError> {
+    let Some(sysctls) = linux
+        .and_then(|l| l.sysctl().as_ref())
+        .filter(|s| !s.is_empty())
+    else {
+        return Ok(());
+    };
+    let proc = match proc_root {
+        Some(fd) => ProcFs::from_fd(fd),
+        None => ProcFs::new_private(),
+    }
+    .map_err(step("open procfs for sysctls"))?;
+    let mut keys: Vec<_> = sysctls.iter().collect();
+    keys.sort();
+    for (key, value) in keys {
+        sysctl::apply(&proc, key, value).map_err(|errno| InitError::Sysctl {
+            key: key.clone(),
+            value: value.clone(),
+            errno,
+        })?;
+    }
     Ok(())
 }
 

@@ -97,6 +97,10 @@ pub fn create(store: &Store, opts: &CreateOptions, mode: Mode) -> Result<Launche
         errno: Errno::from(e),
     })?;
     let plan = Plan::from_spec(&spec);
+    let filter = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        Some(profile) => Some(seccomp::compile(profile).map_err(Error::Seccomp)?),
+        None => None,
+    };
 
     let dir = store.create(&opts.id)?;
     let mut undo = Undo {
@@ -204,6 +208,7 @@ pub fn create(store: &Store, opts: &CreateOptions, mode: Mode) -> Result<Launche
         hook_state: record.oci_state(Status::Creating),
         runtime_hooks,
         keyring: (!opts.no_new_keyring).then(|| opts.id.clone()),
+        seccomp: filter.as_ref(),
     };
 
     // SAFETY: the runtime is single-threaded (nothing in it spawns threads); the child leaves
@@ -284,14 +289,41 @@ pub fn create(store: &Store, opts: &CreateOptions, mode: Mode) -> Result<Launche
                     .map_err(|e| init_gone(e, &pidfd))?;
             }
             Ok(FromInit::Ready) => break,
+            Ok(FromInit::SeccompNotify { fd }) => {
+                let profile = linux
+                    .and_then(|l| l.seccomp().as_ref())
+                    .expect("filter came from it");
+                let notify_fd = pidfd_getfd(&pidfd, fd).map_err(|errno| Error::Sys {
+                    step: "take the seccomp notify fd from the init".into(),
+                    errno,
+                })?;
+                let path = profile.listener_path().as_ref().ok_or_else(|| {
+                    Error::Usage(
+                        "linux.seccomp: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath".into(),
+                    )
+                })?;
+                let mut st = record.oci_state(Status::Creating);
+                st.pid = pid;
+                seccomp::send_to_listener(
+                    path,
+                    &st.to_spec_state(),
+                    pid,
+                    profile.listener_metadata().as_deref(),
+                    notify_fd.as_fd(),
+                )
+                .map_err(Error::Seccomp)?;
+                to_init
+                    .send(&ToInit::SeccompDone)
+                    .map_err(|e| init_gone(e, &pidfd))?;
+            }
             Ok(FromInit::Failed(e)) => return Err(Error::Init(e)),
             Err(e) => return Err(init_gone(e, &pidfd)),
         }
     }
 
-    if let Some(resources) = linux.and_then(|l| l.resources().as_ref()) {
-        cgroup.apply(resources).map_err(Error::Cgroup)?;
-    }
+    cgroup
+        .apply(&resources_with_device_rules(&spec))
+        .map_err(Error::Cgroup)?;
     record.pid_start_time = state::process_start_time(pid).map(|(s, _)| s).unwrap_or(0);
     record.status = Status::Created;
     dir.save_config(&config_bytes)?;
@@ -311,6 +343,34 @@ pub fn create(store: &Store, opts: &CreateOptions, mode: Mode) -> Result<Launche
         pidfd,
         cgroup: Some(cgroup),
     })
+}
+
+/// The config's resources with runc's device rules: the config's own rules, an allow rule for
+/// each device in `linux.devices`, and the devices every container may use.
+fn resources_with_device_rules(spec: &Spec) -> oci_spec::runtime::LinuxResources {
+    let linux = spec.linux().as_ref();
+    let mut resources = linux
+        .and_then(|l| l.resources().clone())
+        .unwrap_or_default();
+    let mut rules = resources.devices().clone().unwrap_or_default();
+    for dev in linux
+        .and_then(|l| l.devices().as_ref())
+        .into_iter()
+        .flatten()
+    {
+        rules.push(oci_spec::runtime::LinuxDeviceCgroup::from(dev));
+    }
+    rules.extend(cgroups::default_device_rules());
+    resources.set_devices(Some(rules));
+    resources
+}
+
+/// `pidfd_getfd(2)`: a copy of fd `fd` of the process behind `pidfd`.
+fn pidfd_getfd(pidfd: &OwnedFd, fd: i32) -> std::result::Result<OwnedFd, Errno> {
+    // SAFETY: plain integer arguments; the result is a new fd that we own.
+    let ret = check(unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) })?;
+    // SAFETY: as above.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(ret as i32) })
 }
 
 /// The error for an init that went away without reporting: its exit status says why.

@@ -83,6 +83,15 @@ pub struct OciState {
     pub annotations: HashMap<String, String>,
 }
 
+impl OciState {
+    /// The same state as oci-spec's type (for the seccomp agent message).
+    pub fn to_spec_state(&self) -> oci_spec::runtime::State {
+        serde_json::to_value(self)
+            .and_then(serde_json::from_value)
+            .unwrap_or_default()
+    }
+}
+
 impl Record {
     /// The OCI view of this record with `status` (pid 0 once stopped, as runc reports).
     pub fn oci_state(&self, status: Status) -> OciState {
