@@ -37,8 +37,11 @@ pub struct Channel<S, R> {
     _types: PhantomData<fn(S) -> R>,
 }
 
-/// A connected pair: the first end sends `A` and receives `B`, the second the reverse.
-pub fn pair<A, B>() -> Result<(Channel<A, B>, Channel<B, A>), Errno> {
+/// Both ends of a channel: the first sends `A` and receives `B`, the second the reverse.
+pub type Pair<A, B> = (Channel<A, B>, Channel<B, A>);
+
+/// A connected pair of channel ends.
+pub fn pair<A, B>() -> Result<Pair<A, B>, Errno> {
     let mut fds = [0 as RawFd; 2];
     // SAFETY: `fds` has room for the two descriptors socketpair writes.
     check(unsafe {

@@ -23,7 +23,7 @@ use crate::sys;
 pub type Warnings = Vec<HookError>;
 
 /// The cgroup manager stored in a record.
-fn cgroup_of(record: &Record) -> Option<cgroups::Manager> {
+pub(crate) fn cgroup_of(record: &Record) -> Option<cgroups::Manager> {
     record
         .cgroup
         .as_ref()
@@ -105,16 +105,14 @@ pub fn start(store: &Store, id: &str) -> Result<Warnings> {
     let sock_path = dir.file(START_SOCKET);
     let chan = connect(&sock_path)?;
     chan.send(&ToInit::Start)
-        .map_err(|e| Error::State(format!("start {id}: {e}")))?;
+        .map_err(|e| Error::State(format!("{e}")))?;
     match chan.recv() {
         Err(ChannelError::Closed) => {}
         Ok(FromInit::Failed(e)) => return Err(Error::Init(e)),
         Ok(other) => {
-            return Err(Error::State(format!(
-                "start {id}: unexpected reply {other:?}"
-            )));
+            return Err(Error::State(format!("unexpected reply {other:?}")));
         }
-        Err(e) => return Err(Error::State(format!("start {id}: {e}"))),
+        Err(e) => return Err(Error::State(format!("{e}"))),
     }
     let _ = crate::store::remove_file(&sock_path);
     record.status = Status::Running;
@@ -146,13 +144,13 @@ pub fn kill(store: &Store, id: &str, signal: i32, all: bool) -> Result<()> {
     let record = dir.load()?;
     let status = live_status(&record);
     if status == Status::Stopped {
-        return Err(Error::State(format!("kill {id}: container not running")));
+        return Err(Error::State("container not running".to_string()));
     }
     if all {
         return signal_all(&record, signal);
     }
     let Some(pidfd) = state::pidfd(&record) else {
-        return Err(Error::State(format!("kill {id}: container not running")));
+        return Err(Error::State("container not running".to_string()));
     };
     sys::pidfd_send_signal(pidfd.as_fd(), signal).map_err(|errno| Error::Sys {
         step: format!("kill {id}: signal {signal} to pid {}", record.pid),
@@ -266,7 +264,7 @@ pub fn run(store: &Store, opts: &launch::CreateOptions, detach: bool) -> Result<
     if let Err(msg) = started {
         let _ = destroy(dir, &record, Some(&pidfd));
         let _ = clone::wait(&pidfd);
-        return Err(Error::State(format!("start: {msg}")));
+        return Err(Error::State(msg));
     }
     record.status = Status::Running;
     dir.save(&record)?;
@@ -308,13 +306,13 @@ const FORWARDED: [i32; 12] = [
 
 /// Blocks the forwarded signals (so none is lost while the container starts) and relays them
 /// through a signalfd while waiting.
-struct SignalForwarder {
+pub(crate) struct SignalForwarder {
     fd: OwnedFd,
     old: libc::sigset_t,
 }
 
 impl SignalForwarder {
-    fn block() -> Result<SignalForwarder> {
+    pub(crate) fn block() -> Result<SignalForwarder> {
         // SAFETY: sigset manipulation on local, initialised sets.
         unsafe {
             let mut set = std::mem::zeroed::<libc::sigset_t>();
@@ -341,7 +339,7 @@ impl SignalForwarder {
     }
 
     /// Relays signals until the process behind `pidfd` exits; returns its status.
-    fn wait(&self, pidfd: &OwnedFd) -> Result<i32> {
+    pub(crate) fn wait(&self, pidfd: &OwnedFd) -> Result<i32> {
         loop {
             let mut fds = [
                 libc::pollfd {

@@ -22,6 +22,8 @@ pub enum Error {
     #[error(transparent)]
     Init(#[from] InitError),
     #[error(transparent)]
+    Exec(crate::exec::ExecError),
+    #[error(transparent)]
     Hook(#[from] HookError),
     #[error(transparent)]
     Namespace(#[from] NamespaceError),

@@ -11,16 +11,15 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::caps::{self, CapSets};
 use crate::channel::{Channel, ChannelError};
 use crate::devices::{self, DeviceError};
 use crate::errno::{Errno, check};
-use crate::fds::{self, Passed};
+use crate::fds::Passed;
 use crate::hooks::{self, HookError, HookKind};
 use crate::masked::{self, DevNull, MaskError};
 use crate::mounts::{self, MountContext, MountError};
 use crate::namespaces::{self, NamespaceError, Plan};
-use crate::process::{self, Execve, ProcessError};
+use crate::process::{self, ProcessError};
 use crate::procfs::ProcFs;
 use crate::rlimits::{self, RlimitError};
 use crate::rootfs::{self, RootfsError};
@@ -90,8 +89,6 @@ pub enum InitError {
     },
     #[error("{step}: {errno}")]
     Step { step: String, errno: Errno },
-    #[error("install seccomp filter: {0}")]
-    Seccomp(String),
     #[error("{0}")]
     Protocol(String),
     #[error("the container's init panicked: {0}")]
@@ -171,14 +168,16 @@ enum Never {}
 /// the start connection).
 fn setup(ctx: InitContext<'_>, chan: &ToRuntime) -> Result<Never, (InitError, Option<ToRuntime>)> {
     let mut ctx = ctx;
-    let reply = prepare(&mut ctx, chan).map_err(|e| (e, None))?;
-    let reply_chan = reply;
-    let e = run(&ctx, reply_chan.as_ref().unwrap_or(chan));
-    Err((e, reply_chan))
+    let (reply, prepared) = prepare(&mut ctx, chan).map_err(|e| (e, None))?;
+    let e = run(&ctx, prepared);
+    Err((e, reply))
 }
 
 /// Everything up to and including the wait for start; returns the start connection (create).
-fn prepare(ctx: &mut InitContext<'_>, chan: &ToRuntime) -> Result<Option<ToRuntime>, InitError> {
+fn prepare<'a>(
+    ctx: &mut InitContext<'a>,
+    chan: &ToRuntime,
+) -> Result<(Option<ToRuntime>, process::Prepared<'a>), InitError> {
     for fd in ctx.close_fds.drain(..) {
         // SAFETY: closing our copy of a runtime fd that nothing in the child uses.
         unsafe { libc::close(fd) };
@@ -216,7 +215,7 @@ fn prepare(ctx: &mut InitContext<'_>, chan: &ToRuntime) -> Result<Option<ToRunti
 
     let userns = ctx.plan.has(LinuxNamespaceType::User);
     let terminal = process.terminal() == Some(true);
-    let mut proc_root: Option<OwnedFd> = None;
+    let mut proc_root: Option<OwnedFd>;
     let mut console: Option<terminal::Pty> = None;
 
     if ctx.plan.has(LinuxNamespaceType::Mount) {
@@ -340,24 +339,13 @@ fn prepare(ctx: &mut InitContext<'_>, chan: &ToRuntime) -> Result<Option<ToRunti
     }
     ctx.console_socket = None;
 
-    process::enter_cwd(process.cwd())?;
-    let sets = CapSets::from_spec(process.capabilities().as_ref());
-    let nnp = process.no_new_privileges() == Some(true);
-    if nnp {
-        process::set_no_new_privs()?;
-    }
-    let needs_sys_admin =
-        !nnp && ctx.seccomp.is_some() && sets.effective & (1 << caps::CAP_SYS_ADMIN) == 0;
-    process::set_identity(process, &sets, set_groups_allowed(linux), needs_sys_admin)?;
-    process::verify_cwd(process.cwd())?;
-
-    if let Some(filter) = ctx.seccomp.filter(|f| f.uses_notify()) {
-        let fd = seccomp::install(filter)
-            .map_err(|e| InitError::Seccomp(e.to_string()))?
-            .ok_or_else(|| InitError::Seccomp("no notify fd returned".into()))?;
-        if needs_sys_admin {
-            process::drop_extra_caps(&sets)?;
-        }
+    let mut prepared = process::prepare(
+        process,
+        ctx.seccomp,
+        &ctx.passed.env(),
+        set_groups_allowed(linux),
+    )?;
+    if let Some(fd) = prepared.install_notify_filter()? {
         chan.send(&FromInit::SeccompNotify { fd: fd.as_raw_fd() })?;
         match chan.recv()? {
             ToInit::SeccompDone => {}
@@ -367,7 +355,6 @@ fn prepare(ctx: &mut InitContext<'_>, chan: &ToRuntime) -> Result<Option<ToRunti
                 )));
             }
         }
-        drop(fd);
     }
 
     // Ready: tell the runtime, then wait for start.
@@ -391,44 +378,20 @@ fn prepare(ctx: &mut InitContext<'_>, chan: &ToRuntime) -> Result<Option<ToRunti
             Some(conn)
         }
     };
-    Ok(reply)
+    Ok((reply, prepared))
 }
 
-/// After start: startContainer hooks, the last process steps, and `execve`.
-fn run(ctx: &InitContext<'_>, _reply: &ToRuntime) -> InitError {
-    match exec_process(ctx) {
-        Ok(never) => match never {},
-        Err(e) => e,
-    }
-}
-
-fn exec_process(ctx: &InitContext<'_>) -> Result<Never, InitError> {
-    let spec = ctx.spec;
-    let process = spec
-        .process()
-        .as_ref()
-        .ok_or_else(|| InitError::Protocol("config has no process".to_owned()))?;
-    run_hooks(
-        spec,
+/// After start: startContainer hooks, then the last process steps and `execve`.
+fn run(ctx: &InitContext<'_>, prepared: process::Prepared<'_>) -> InitError {
+    if let Err(e) = run_hooks(
+        ctx.spec,
         HookKind::StartContainer,
         &ctx.hook_state,
         crate::state::Status::Created,
-    )?;
-    let env = process::environment(process, &ctx.passed.env());
-    let args = process.args().clone().unwrap_or_default();
-    let path = process::find_executable(&args[0], &env)?;
-    let execve = Execve::new(&path, &args, &env)?;
-    fds::reset_signals();
-    fds::seal(ctx.passed).map_err(step("close runtime fds"))?;
-    if let Some(filter) = ctx.seccomp.filter(|f| !f.uses_notify()) {
-        seccomp::install(filter).map_err(|e| InitError::Seccomp(e.to_string()))?;
-        let sets = CapSets::from_spec(process.capabilities().as_ref());
-        let nnp = process.no_new_privileges() == Some(true);
-        if !nnp && sets.effective & (1 << caps::CAP_SYS_ADMIN) == 0 {
-            process::drop_extra_caps(&sets)?;
-        }
+    ) {
+        return e;
     }
-    Err(execve.exec().into())
+    prepared.exec(ctx.passed).into()
 }
 
 fn run_hooks(

@@ -49,7 +49,6 @@ pub struct Launched {
     /// The init's channel (only for `run`, which starts it over this channel).
     pub(crate) chan: Option<Channel<ToInit, FromInit>>,
     pub(crate) pidfd: OwnedFd,
-    pub(crate) cgroup: Option<cgroups::Manager>,
 }
 
 /// Undoes a half-made container unless disarmed.
@@ -341,7 +340,6 @@ pub fn create(store: &Store, opts: &CreateOptions, mode: Mode) -> Result<Launche
         spec,
         chan: (mode == Mode::Run).then_some(to_init),
         pidfd,
-        cgroup: Some(cgroup),
     })
 }
 
@@ -366,7 +364,7 @@ fn resources_with_device_rules(spec: &Spec) -> oci_spec::runtime::LinuxResources
 }
 
 /// `pidfd_getfd(2)`: a copy of fd `fd` of the process behind `pidfd`.
-fn pidfd_getfd(pidfd: &OwnedFd, fd: i32) -> std::result::Result<OwnedFd, Errno> {
+pub(crate) fn pidfd_getfd(pidfd: &OwnedFd, fd: i32) -> std::result::Result<OwnedFd, Errno> {
     // SAFETY: plain integer arguments; the result is a new fd that we own.
     let ret = check(unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) })?;
     // SAFETY: as above.
@@ -460,7 +458,7 @@ pub fn unix_socket() -> std::result::Result<OwnedFd, Errno> {
 
 /// Writes the pid file the way containerd and conmon expect: a temporary file renamed into
 /// place, holding the pid without a newline.
-fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     let path = std::path::absolute(path).map_err(|e| Error::Io {
         op: "resolve pid file",
         path: path.to_owned(),

@@ -32,6 +32,8 @@ mod copyup;
 mod devices;
 mod errno;
 mod error;
+mod exe;
+mod exec;
 mod fds;
 mod hooks;
 mod id;
@@ -44,6 +46,7 @@ mod mounts;
 mod namespaces;
 mod process;
 mod procfs;
+mod resources;
 mod rlimits;
 mod rootfs;
 mod safepath;
@@ -61,6 +64,8 @@ use std::path::{Path, PathBuf};
 pub use container::Warnings;
 pub use errno::Errno;
 pub use error::{Error, Result};
+pub use exe::{ExeError, ensure_protected as protect_executable};
+pub use exec::{ExecError, ExecOptions};
 pub use hooks::HookError;
 pub use id::{IdError, validate as validate_id};
 pub use init::InitError;
@@ -114,6 +119,49 @@ impl Runtime {
     /// The states of all containers.
     pub fn list(&self) -> Result<Vec<OciState>> {
         container::list(&self.store)
+    }
+
+    /// Runs a process in a running container; returns its exit status (0 at once with
+    /// `detach`).
+    pub fn exec(&self, id: &str, opts: &ExecOptions) -> Result<i32> {
+        exec::exec(&self.store, id, opts)
+    }
+
+    /// The container's config as it was at create time (the base of an `exec` process).
+    pub fn config(&self, id: &str) -> Result<oci_spec::runtime::Spec> {
+        let dir = self.store.open(id, false)?;
+        let bytes = dir.load_config()?;
+        Ok(spec::parse(&dir.file("config.json"), &bytes)?)
+    }
+
+    /// Freezes a running container.
+    pub fn pause(&self, id: &str) -> Result<()> {
+        resources::pause(&self.store, id)
+    }
+
+    /// Thaws a paused container.
+    pub fn resume(&self, id: &str) -> Result<()> {
+        resources::resume(&self.store, id)
+    }
+
+    /// Changes a container's resource limits.
+    pub fn update(&self, id: &str, resources: &oci_spec::runtime::LinuxResources) -> Result<()> {
+        resources::update(&self.store, id, resources)
+    }
+
+    /// Host pids of the container's processes.
+    pub fn pids(&self, id: &str) -> Result<Vec<i32>> {
+        resources::pids(&self.store, id)
+    }
+
+    /// The container's resource usage, as runc's `events --stats` prints it.
+    pub fn stats(&self, id: &str) -> Result<cgroups::Event> {
+        resources::stats(&self.store, id)
+    }
+
+    /// OOM notifications for the container.
+    pub fn oom_events(&self, id: &str) -> Result<cgroups::OomEvents> {
+        resources::oom_events(&self.store, id)
     }
 
     /// Sends a signal to the container's init (or, with `all`, to all its processes).

@@ -26,6 +26,14 @@ pub enum MountError {
         dest: String,
         errno: Errno,
     },
+    #[error(
+        "mount {src:?} on {dest:?}: the destination (or a directory on the way) is a symlink, which is refused for {fstype}"
+    )]
+    SymlinkDestination {
+        src: String,
+        dest: String,
+        fstype: String,
+    },
     #[error("mount {src:?} on {dest:?}: open bind source: {errno}")]
     BindSource {
         src: String,
@@ -70,8 +78,38 @@ pub fn validate(m: &Mount) -> Result<(), String> {
     if !opts.bind && typ != "bind" && typ.is_empty() {
         return Err("type is required for a mount that is not a bind mount".into());
     }
+    let dest = clean_dest(m.destination());
+    if dest.starts_with("/proc")
+        && dest != Path::new("/proc")
+        && !PROC_OVERMOUNTS.iter().any(|p| dest == Path::new(p))
+    {
+        return Err(format!(
+            "destination {} would shadow part of procfs; only {} may be mounted over",
+            dest.display(),
+            PROC_OVERMOUNTS.join(", ")
+        ));
+    }
+    if dest == Path::new("/proc") && typ != "proc" {
+        return Err("only a procfs (type \"proc\") may be mounted on /proc".into());
+    }
     Ok(())
 }
+
+/// procfs files that tools like lxcfs legitimately replace; every other path under /proc is
+/// refused as a mount destination, because a mount there could redirect the runtime's or the
+/// container's view of the kernel (CVE-2019-16884, CVE-2023-27561).
+const PROC_OVERMOUNTS: &[&str] = &[
+    "/proc/cpuinfo",
+    "/proc/diskstats",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/swaps",
+    "/proc/uptime",
+    "/proc/loadavg",
+    "/proc/slabinfo",
+    "/proc/net/dev",
+    "/proc/sys/kernel/ns_last_pid",
+];
 
 /// What the init needs to make the spec's mounts.
 pub struct MountContext<'a> {
@@ -180,10 +218,27 @@ fn mount_one(
         return Ok(None);
     }
 
-    let target = destination(ctx, dest, true).map_err(|errno| MountError::Destination {
-        src: source_s.clone(),
-        dest: dest_s.clone(),
-        errno,
+    // procfs and sysfs must land on real directories: a symlink at /proc or /sys would let the
+    // image move them where the runtime and the process do not expect them.
+    let target = if typ == "proc" || typ == "sysfs" {
+        real_directory(ctx, dest)
+    } else {
+        destination(ctx, dest, true)
+    }
+    .map_err(|errno| {
+        if errno.0 == libc::ELOOP && (typ == "proc" || typ == "sysfs") {
+            MountError::SymlinkDestination {
+                src: source_s.clone(),
+                dest: dest_s.clone(),
+                fstype: typ.to_owned(),
+            }
+        } else {
+            MountError::Destination {
+                src: source_s.clone(),
+                dest: dest_s.clone(),
+                errno,
+            }
+        }
     })?;
     let tree = match new_filesystem(typ, m.source().as_deref(), &opts) {
         Ok(tree) => tree,
@@ -230,6 +285,39 @@ pub fn destination(ctx: &MountContext<'_>, dest: &Path, dir: bool) -> Result<Own
         safepath::mkdir_all(ctx.root, dest, 0o755)
     } else {
         safepath::ensure_file(ctx.root, dest, 0o644)
+    }
+}
+
+/// A destination directory reached without following any symlink (`ELOOP` if one is in the way).
+fn real_directory(ctx: &MountContext<'_>, dest: &Path) -> Result<OwnedFd, Errno> {
+    let rel = safepath::relative(dest);
+    match sys::openat2(
+        ctx.root,
+        &rel,
+        libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+        0,
+        sys::resolve::IN_ROOT | sys::resolve::NO_SYMLINKS | sys::resolve::NO_MAGICLINKS,
+    ) {
+        Err(Errno(libc::ENOENT)) => {
+            safepath::mkdir_all(ctx.root, dest, 0o755)?;
+            sys::openat2(
+                ctx.root,
+                &rel,
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+                0,
+                sys::resolve::IN_ROOT | sys::resolve::NO_SYMLINKS | sys::resolve::NO_MAGICLINKS,
+            )
+        }
+        // O_DIRECTORY|O_NOFOLLOW on a symlink says ENOTDIR; say ELOOP for "a symlink".
+        Err(Errno(libc::ENOTDIR)) => {
+            let fd = safepath::open_in_root(ctx.root, dest, libc::O_PATH | libc::O_NOFOLLOW)?;
+            if safepath::file_type(fd.as_fd())? == libc::S_IFLNK {
+                Err(Errno(libc::ELOOP))
+            } else {
+                Err(Errno(libc::ENOTDIR))
+            }
+        }
+        other => other,
     }
 }
 

@@ -2,7 +2,7 @@
 //! working directory, identity, capabilities, no_new_privs, seccomp, and `execve`.
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::Process;
@@ -36,6 +36,8 @@ pub enum ProcessError {
     Exec { path: String, errno: Errno },
     #[error("seccomp: {reason}")]
     Seccomp { reason: String },
+    #[error("mark runtime fds close-on-exec: {errno}")]
+    Fds { errno: Errno },
     #[error("invalid {what}: contains a NUL byte")]
     Nul { what: String },
 }
@@ -222,5 +224,89 @@ impl Execve {
             path: self.path.to_string_lossy().into_owned(),
             errno: Errno::last(),
         }
+    }
+}
+
+/// A process ready to exec: identity switched, executable found, everything allocated.
+pub struct Prepared<'a> {
+    sets: CapSets,
+    /// CAP_SYS_ADMIN is held only to install the seccomp filter, and dropped right after.
+    keep_sys_admin: bool,
+    filter: Option<&'a seccomp::Filter>,
+    execve: Execve,
+}
+
+/// Everything before the wait for `start` (or, for exec, before the runtime's go-ahead): the
+/// working directory, no_new_privs, user and capabilities, and the executable's lookup, so that a
+/// missing binary is a create-time error as in runc.
+pub fn prepare<'a>(
+    process: &Process,
+    filter: Option<&'a seccomp::Filter>,
+    extra_env: &[String],
+    set_groups: bool,
+) -> Result<Prepared<'a>, ProcessError> {
+    enter_cwd(process.cwd())?;
+    let sets = CapSets::from_spec(process.capabilities().as_ref());
+    let nnp = process.no_new_privileges() == Some(true);
+    if nnp {
+        set_no_new_privs()?;
+    }
+    let keep_sys_admin =
+        !nnp && filter.is_some() && sets.effective & (1 << caps::CAP_SYS_ADMIN) == 0;
+    set_identity(process, &sets, set_groups, keep_sys_admin)?;
+    verify_cwd(process.cwd())?;
+    let env = environment(process, extra_env);
+    let args = process.args().clone().unwrap_or_default();
+    let name = args.first().ok_or(ProcessError::NotFound {
+        name: String::new(),
+    })?;
+    let path = find_executable(name, &env)?;
+    let execve = Execve::new(&path, &args, &env)?;
+    Ok(Prepared {
+        sets,
+        keep_sys_admin,
+        filter,
+        execve,
+    })
+}
+
+impl Prepared<'_> {
+    /// Installs a filter that notifies an agent now (the agent must get its fd before the
+    /// process runs); returns the notify fd. Other filters wait for [`Prepared::exec`].
+    pub fn install_notify_filter(&mut self) -> Result<Option<OwnedFd>, ProcessError> {
+        let Some(filter) = self.filter.filter(|f| f.uses_notify()) else {
+            return Ok(None);
+        };
+        let fd = seccomp::install(filter).map_err(|e| ProcessError::Seccomp {
+            reason: e.to_string(),
+        })?;
+        self.filter = None;
+        if self.keep_sys_admin {
+            drop_extra_caps(&self.sets)?;
+            self.keep_sys_admin = false;
+        }
+        Ok(fd)
+    }
+
+    /// The last steps: signals reset, runtime fds closed on exec, the seccomp filter, execve.
+    /// Returns only on failure.
+    pub fn exec(self, passed: crate::fds::Passed) -> ProcessError {
+        crate::fds::reset_signals();
+        if let Err(errno) = crate::fds::seal(passed) {
+            return ProcessError::Fds { errno };
+        }
+        if let Some(filter) = self.filter {
+            if let Err(e) = seccomp::install(filter) {
+                return ProcessError::Seccomp {
+                    reason: e.to_string(),
+                };
+            }
+            if self.keep_sys_admin {
+                if let Err(e) = drop_extra_caps(&self.sets) {
+                    return e;
+                }
+            }
+        }
+        self.execve.exec()
     }
 }

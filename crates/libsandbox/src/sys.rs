@@ -106,7 +106,7 @@ pub fn fs_magic(fd: BorrowedFd<'_>) -> Result<i64, Errno> {
     // SAFETY: `st` is a valid out-pointer for one `struct statfs`.
     check(unsafe { libc::fstatfs(fd.as_raw_fd(), st.as_mut_ptr()) })?;
     // SAFETY: fstatfs succeeded and initialised `st`.
-    Ok(unsafe { st.assume_init() }.f_type as i64)
+    Ok(unsafe { st.assume_init() }.f_type)
 }
 
 /// Whether the filesystem holding `fd` is mounted read-only (`fstatvfs` `ST_RDONLY`).
@@ -142,7 +142,6 @@ pub mod mount_api {
     pub const MOUNT_ATTR_NOATIME: u64 = 0x10;
     pub const MOUNT_ATTR_STRICTATIME: u64 = 0x20;
     pub const MOUNT_ATTR_NODIRATIME: u64 = 0x80;
-    pub const MOUNT_ATTR_IDMAP: u64 = 0x100000;
     pub const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x200000;
 
     #[repr(C)]

@@ -60,6 +60,18 @@ pub enum Command {
     Kill(KillArgs),
     /// Delete a container and everything the runtime made for it.
     Delete(DeleteArgs),
+    /// Run a new process in a running container.
+    Exec(ExecArgs),
+    /// Freeze every process of a container.
+    Pause(IdArg),
+    /// Thaw a paused container.
+    Resume(IdArg),
+    /// List the processes of a container.
+    Ps(PsArgs),
+    /// Change a container's resource limits.
+    Update(UpdateArgs),
+    /// Print a container's resource usage and OOM events as JSON.
+    Events(EventsArgs),
     /// Write a template config.json.
     Spec(SpecArgs),
     /// Print the features this runtime supports, as JSON.
@@ -171,6 +183,130 @@ pub struct SpecArgs {
     /// Where to write config.json (`--rootless` makes a template for an unprivileged user).
     #[arg(short, long, default_value = ".", value_name = "DIR")]
     pub bundle: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// A unix socket that receives the pty master (with --tty).
+    #[arg(long = "console-socket", value_name = "PATH")]
+    pub console_socket: Option<PathBuf>,
+    /// Working directory of the process.
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+    /// Set an environment variable (NAME=value); repeatable.
+    #[arg(short, long = "env", value_name = "NAME=VALUE")]
+    pub env: Vec<String>,
+    /// Allocate a pseudo-terminal.
+    #[arg(short, long)]
+    pub tty: bool,
+    /// The user to run as: UID[:GID].
+    #[arg(short, long, value_name = "UID[:GID]")]
+    pub user: Option<String>,
+    /// Additional group ids; repeatable.
+    #[arg(short = 'g', long = "additional-gids", value_name = "GID")]
+    pub additional_gids: Vec<u32>,
+    /// A JSON file describing the process (runtime spec `process` object); overrides the rest.
+    #[arg(short, long, value_name = "FILE")]
+    pub process: Option<PathBuf>,
+    /// Return once the process runs.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Write the process's pid to this file.
+    #[arg(long = "pid-file", value_name = "PATH")]
+    pub pid_file: Option<PathBuf>,
+    /// SELinux label of the process.
+    #[arg(long = "process-label", value_name = "LABEL")]
+    pub process_label: Option<String>,
+    /// AppArmor profile of the process.
+    #[arg(long, value_name = "PROFILE")]
+    pub apparmor: Option<String>,
+    /// Set no_new_privs.
+    #[arg(long = "no-new-privs")]
+    pub no_new_privs: bool,
+    /// Add a capability to the process's sets; repeatable.
+    #[arg(short, long = "cap", value_name = "CAP")]
+    pub cap: Vec<String>,
+    /// Pass N extra fds (3 .. 3+N-1) to the process.
+    #[arg(long = "preserve-fds", default_value_t = 0, value_name = "N")]
+    pub preserve_fds: u32,
+    /// Exec into a paused container too.
+    #[arg(long = "ignore-paused")]
+    pub ignore_paused: bool,
+    /// Accepted for runc compatibility: run in this sub-cgroup (unsupported values fail).
+    #[arg(long, value_name = "PATH", hide = true)]
+    pub cgroup: Option<String>,
+    /// The container id, then the command and its arguments.
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, num_args = 1..)]
+    pub id_and_command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Output format: table (runs ps with the given options) or json (pids).
+    #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+    /// The container id, then options for ps (default -ef).
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, num_args = 1..)]
+    pub id_and_ps_args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// A JSON file of linux.resources ("-" reads stdin); the flags below override it.
+    #[arg(short, long, value_name = "FILE")]
+    pub resources: Option<PathBuf>,
+    #[arg(long = "blkio-weight", value_name = "N")]
+    pub blkio_weight: Option<u16>,
+    #[arg(long = "cpu-period", value_name = "US")]
+    pub cpu_period: Option<u64>,
+    #[arg(long = "cpu-quota", value_name = "US", allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    #[arg(long = "cpu-burst", value_name = "US")]
+    pub cpu_burst: Option<u64>,
+    #[arg(long = "cpu-rt-period", value_name = "US")]
+    pub cpu_rt_period: Option<u64>,
+    #[arg(long = "cpu-rt-runtime", value_name = "US", allow_hyphen_values = true)]
+    pub cpu_rt_runtime: Option<i64>,
+    #[arg(long = "cpu-share", value_name = "N")]
+    pub cpu_share: Option<u64>,
+    #[arg(long = "cpuset-cpus", value_name = "LIST")]
+    pub cpuset_cpus: Option<String>,
+    #[arg(long = "cpuset-mems", value_name = "LIST")]
+    pub cpuset_mems: Option<String>,
+    #[arg(long = "memory", value_name = "BYTES", allow_hyphen_values = true)]
+    pub memory: Option<String>,
+    #[arg(
+        long = "memory-reservation",
+        value_name = "BYTES",
+        allow_hyphen_values = true
+    )]
+    pub memory_reservation: Option<String>,
+    #[arg(long = "memory-swap", value_name = "BYTES", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    #[arg(long = "kernel-memory", value_name = "BYTES", hide = true)]
+    pub kernel_memory: Option<String>,
+    #[arg(
+        long = "kernel-memory-tcp",
+        value_name = "BYTES",
+        allow_hyphen_values = true
+    )]
+    pub kernel_memory_tcp: Option<String>,
+    #[arg(long = "pids-limit", value_name = "N", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// The container id.
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Print one stats event and exit.
+    #[arg(long)]
+    pub stats: bool,
+    /// Interval between stats events (like 5s, 500ms, 1m).
+    #[arg(long, default_value = "5s", value_name = "DURATION")]
+    pub interval: String,
+    /// The container id.
+    pub id: String,
 }
 
 /// Go's flag package, which runc uses, accepts `-flag` as well as `--flag`; some callers rely on

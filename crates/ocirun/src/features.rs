@@ -90,7 +90,7 @@ pub fn print() -> Result<i32, Failure> {
             "mountExtensions": {"idmap": {"enabled": false}},
         },
     });
-    println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    crate::out!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     Ok(0)
 }
 

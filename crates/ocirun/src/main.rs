@@ -1,7 +1,9 @@
 //! `ocirun`: the runc-compatible command line over libsandbox.
 
+mod cgroup_cmds;
 mod cli;
 mod commands;
+mod exec_cmd;
 mod features;
 mod log;
 mod signal;
@@ -12,6 +14,15 @@ use clap::Parser;
 use cli::{Cli, Command};
 use libsandbox::Runtime;
 use log::Logger;
+
+/// Prints a line to stdout, ignoring a closed pipe (the reader went away: nothing to do).
+#[macro_export]
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($t)*);
+    }};
+}
 
 /// A command that failed: the message (already naming the command and container) and the exit
 /// status.
@@ -42,20 +53,38 @@ fn main() {
         }
     };
     if cli.version {
-        println!("ocirun version {VERSION}");
-        println!(
+        out!("ocirun version {VERSION}");
+        out!(
             "commit: {}",
             option_env!("OCIRUN_COMMIT").unwrap_or("unknown")
         );
-        println!("spec: {}", libsandbox::OCI_VERSION);
+        out!("spec: {}", libsandbox::OCI_VERSION);
         return;
     }
     let log = Logger::new(cli.log.clone(), cli.log_format, cli.debug);
+    log.log(
+        log::Level::Debug,
+        &format!(
+            "ocirun {VERSION}: {:?}",
+            std::env::args().collect::<Vec<_>>()
+        ),
+    );
     let Some(command) = cli.command else {
         use clap::CommandFactory;
         let _ = Cli::command().print_help();
         std::process::exit(1);
     };
+    // Commands that fork into a container first make sure this executable cannot be written
+    // from inside it (CVE-2019-5736).
+    if matches!(
+        command,
+        Command::Create(_) | Command::Run(_) | Command::Exec(_)
+    ) {
+        if let Err(e) = libsandbox::protect_executable() {
+            log.error(&e.to_string());
+            std::process::exit(1);
+        }
+    }
     let rt = Runtime::new(&cli.root);
     let result = match command {
         Command::Create(a) => commands::create(&rt, a, cli.systemd_cgroup),
@@ -65,6 +94,12 @@ fn main() {
         Command::List(a) => commands::list(&rt, a),
         Command::Kill(a) => commands::kill(&rt, a),
         Command::Delete(a) => commands::delete(&rt, a, &log),
+        Command::Exec(a) => exec_cmd::exec(&rt, a),
+        Command::Pause(a) => cgroup_cmds::pause(&rt, a),
+        Command::Resume(a) => cgroup_cmds::resume(&rt, a),
+        Command::Ps(a) => cgroup_cmds::ps(&rt, a),
+        Command::Update(a) => cgroup_cmds::update(&rt, a),
+        Command::Events(a) => cgroup_cmds::events(&rt, a),
         Command::Spec(a) => commands::spec(
             a,
             matches!(cli.rootless.as_deref(), Some("true") | Some("")),
