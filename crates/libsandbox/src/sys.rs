@@ -106,7 +106,10 @@ pub fn fs_magic(fd: BorrowedFd<'_>) -> Result<i64, Errno> {
     // SAFETY: `st` is a valid out-pointer for one `struct statfs`.
     check(unsafe { libc::fstatfs(fd.as_raw_fd(), st.as_mut_ptr()) })?;
     // SAFETY: fstatfs succeeded and initialised `st`.
-    Ok(unsafe { st.assume_init() }.f_type)
+    let magic = unsafe { st.assume_init() }.f_type;
+    // f_type is signed on glibc and unsigned on musl; the magic numbers fit either.
+    #[allow(clippy::unnecessary_cast)]
+    Ok(magic as i64)
 }
 
 /// Whether the filesystem holding `fd` is mounted read-only (`fstatvfs` `ST_RDONLY`).
