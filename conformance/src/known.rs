@@ -114,10 +114,17 @@ const CRUN: &[(&str, &str)] = &[
     ),
 ];
 
+/// ocirun: deliberate deviations, each kept for compatibility with the callers.
+const OCIRUN: &[(&str, &str)] = &[(
+    "lifecycle.delete-created-errors",
+    "deliberate, as runc and crun: containerd's shim deletes a created, never-started container without --force (createdState.Delete), so refusing would leave it behind; the init has run no user code",
+)];
+
 pub fn builtin(runtime_name: &str) -> BTreeMap<String, String> {
     let table: &[(&str, &str)] = match runtime_name {
         n if n.starts_with("runc") => RUNC,
         n if n.starts_with("crun") => CRUN,
+        n if n.starts_with("ocirun") => OCIRUN,
         _ => &[],
     };
     table

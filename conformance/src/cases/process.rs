@@ -58,10 +58,10 @@ fn env(ctx: &mut Ctx) -> R {
 
 fn cwd(ctx: &mut Ctx) -> R {
     let mut b = ctx.bundle()?;
-    std::fs::create_dir_all(b.rootfs().join("work/dir"))?;
-    b.config["process"]["cwd"] = "/work/dir".into();
+    std::fs::create_dir_all(b.rootfs().join("srv/app"))?;
+    b.config["process"]["cwd"] = "/srv/app".into();
     let r = ctx.report(&b)?;
-    ensure_eq!(r.str("cwd"), "/work/dir", "cwd");
+    ensure_eq!(r.str("cwd"), "/srv/app", "cwd");
     Ok(())
 }
 

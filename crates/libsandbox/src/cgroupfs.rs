@@ -2,11 +2,11 @@
 //!
 //! On a cgroup v2 host with a cgroup namespace, a fresh `cgroup2` mount shows exactly the
 //! container's subtree. Without a cgroup namespace, or on v1 and hybrid hosts, the container's
-//! cgroup directories are bound from the host: a tmpfs holding one bind per v1 hierarchy, as runc
-//! lays it out.
+//! cgroup directories (as the runtime made them, never as the container's /proc reports them)
+//! are bound from the host: a tmpfs holding one bind per hierarchy, as runc lays it out.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use oci_spec::runtime::Mount;
 
@@ -44,7 +44,12 @@ pub fn mount(
     let unified =
         step("statfs /sys/fs/cgroup", sys::fs_magic(root.as_fd()))? == CGROUP2_SUPER_MAGIC;
     let target = step("resolve destination", destination(ctx, dest, true))?;
-    let memberships = step("read /proc/self/cgroup", own_cgroups())?;
+    // Every cgroup mount is at least nosuid, nodev, noexec, whatever the config says.
+    let mut attrs = opts.clone();
+    attrs.attr_set |= attrs.rec_attr_set
+        | mount_api::MOUNT_ATTR_NOSUID
+        | mount_api::MOUNT_ATTR_NODEV
+        | mount_api::MOUNT_ATTR_NOEXEC;
 
     if unified {
         let tree = if ctx.cgroupns {
@@ -52,19 +57,17 @@ pub fn mount(
             step("create cgroup2", mount_api::fsconfig_create(fs.as_fd()))?;
             step("mount cgroup2", mount_api::fsmount(fs.as_fd(), 0))?
         } else {
-            let path = memberships
-                .iter()
-                .find(|m| m.controllers.is_empty())
-                .map(|m| m.path.clone())
-                .unwrap_or_else(|| "/".into());
-            let host = Path::new(CGROUP_ROOT).join(path.trim_start_matches('/'));
+            let host = ctx.cgroup_paths.first().ok_or_else(|| {
+                (
+                    "find the container's cgroup".to_owned(),
+                    Errno(libc::ENOENT),
+                )
+            })?;
             step(
                 "bind container cgroup",
-                mount_api::clone_tree(sys::cwd(), &host, false),
+                mount_api::clone_tree(sys::cwd(), host, false),
             )?
         };
-        let mut attrs = opts.clone();
-        attrs.attr_set |= attrs.rec_attr_set;
         step("set attributes", set_attributes(&tree, &attrs))?;
         step(
             "attach",
@@ -75,6 +78,10 @@ pub fn mount(
 
     // v1 or hybrid: a tmpfs with one directory per hierarchy.
     let fs = step("open tmpfs", mount_api::fsopen("tmpfs"))?;
+    step(
+        "tmpfs source",
+        mount_api::fsconfig_set(fs.as_fd(), "source", Some("tmpfs")),
+    )?;
     step(
         "tmpfs mode",
         mount_api::fsconfig_set(fs.as_fd(), "mode", Some("755")),
@@ -89,34 +96,21 @@ pub fn mount(
     )?;
     let dir = step("open tmpfs", safepath::reopen_dir(tmpfs.as_fd()))?;
 
-    let mounts = step("read /proc/self/mountinfo", v1_mountpoints())?;
-    for membership in memberships.iter().filter(|m| !m.controllers.is_empty()) {
-        let Some(mountpoint) = mounts.iter().find(|(opts, _)| {
-            membership
-                .controllers
-                .iter()
-                .all(|c| opts.iter().any(|o| o == c))
-        }) else {
+    // One directory per hierarchy, named like its host mount point ("memory", "cpu,cpuacct",
+    // "systemd", "unified"), holding a bind of the container's own cgroup there.
+    for host in ctx.cgroup_paths {
+        let Some(name) = host
+            .strip_prefix(CGROUP_ROOT)
+            .ok()
+            .and_then(|rel| rel.components().next())
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        else {
             continue;
         };
-        let name = mountpoint
-            .1
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if name.is_empty() {
-            continue;
-        }
-        let host = mountpoint.1.join(membership.path.trim_start_matches('/'));
         let tree = step(
             &format!("bind cgroup {name}"),
-            mount_api::clone_tree(sys::cwd(), &host, false),
+            mount_api::clone_tree(sys::cwd(), host, false),
         )?;
-        let mut attrs = opts.clone();
-        attrs.attr_set |= attrs.rec_attr_set
-            | mount_api::MOUNT_ATTR_NOSUID
-            | mount_api::MOUNT_ATTR_NODEV
-            | mount_api::MOUNT_ATTR_NOEXEC;
         step("set attributes", set_attributes(&tree, &attrs))?;
         let sub = step(&format!("mkdir {name}"), mkdir_in(&dir, &name))?;
         step(
@@ -141,52 +135,6 @@ pub fn mount(
         "set propagation",
         set_propagation(&tmpfs, &opts.propagation),
     )
-}
-
-struct Membership {
-    controllers: Vec<String>,
-    path: String,
-}
-
-/// `/proc/self/cgroup`: each hierarchy's controllers and our path in it.
-fn own_cgroups() -> Result<Vec<Membership>, Errno> {
-    let text = std::fs::read_to_string("/proc/self/cgroup").map_err(Errno::from)?;
-    Ok(text
-        .lines()
-        .filter_map(|line| {
-            let mut parts = line.splitn(3, ':');
-            let _id = parts.next()?;
-            let controllers = parts.next()?;
-            let path = parts.next()?;
-            Some(Membership {
-                controllers: controllers
-                    .split(',')
-                    .filter(|c| !c.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
-                path: path.to_owned(),
-            })
-        })
-        .collect())
-}
-
-/// v1 cgroup mounts: (super options, mount point).
-fn v1_mountpoints() -> Result<Vec<(Vec<String>, PathBuf)>, Errno> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").map_err(Errno::from)?;
-    Ok(text
-        .lines()
-        .filter_map(|line| {
-            let (pre, post) = line.split_once(" - ")?;
-            let mut post = post.split(' ');
-            if post.next()? != "cgroup" {
-                return None;
-            }
-            let _source = post.next()?;
-            let superopts = post.next()?.split(',').map(str::to_owned).collect();
-            let mountpoint = pre.split(' ').nth(4)?;
-            Some((superopts, PathBuf::from(mountpoint)))
-        })
-        .collect())
 }
 
 fn mkdir_in(dir: &OwnedFd, name: &str) -> Result<OwnedFd, Errno> {

@@ -242,15 +242,22 @@ pub fn run(store: &Store, opts: &launch::CreateOptions, detach: bool) -> Result<
     } else {
         Some(SignalForwarder::block()?)
     };
-    let launched = launch::create(store, opts, launch::Mode::Run)?;
+    let mode = if detach {
+        launch::Mode::RunDetached
+    } else {
+        launch::Mode::Run
+    };
+    let launched = launch::create(store, opts, mode)?;
     let Launched {
         dir,
         mut record,
         spec,
         chan,
         pidfd,
+        pty_master,
         ..
     } = launched;
+    let mut tty = pty_master.map(crate::tty::TtyProxy::new);
     let chan = chan.expect("run mode has a channel");
     let started = chan
         .send(&ToInit::Start)
@@ -277,7 +284,8 @@ pub fn run(store: &Store, opts: &launch::CreateOptions, detach: bool) -> Result<
         return Ok((0, warnings));
     };
     drop(dir);
-    let status = forward.wait(&pidfd)?;
+    let status = forward.wait_with_tty(&pidfd, tty.as_mut())?;
+    drop(tty);
     let dir = store.open(&record.id, true)?;
     destroy(dir, &record, None)?;
     warnings.extend(run_warn(
@@ -288,8 +296,9 @@ pub fn run(store: &Store, opts: &launch::CreateOptions, detach: bool) -> Result<
     Ok((status, warnings))
 }
 
-/// Signals `run` relays to the container while it waits.
-const FORWARDED: [i32; 12] = [
+/// Signals `run` relays to the container while it waits (SIGWINCH resizes the terminal
+/// instead when `run` holds one).
+const FORWARDED: [i32; 13] = [
     libc::SIGHUP,
     libc::SIGINT,
     libc::SIGQUIT,
@@ -302,6 +311,7 @@ const FORWARDED: [i32; 12] = [
     libc::SIGTTIN,
     libc::SIGTTOU,
     libc::SIGPWR,
+    libc::SIGWINCH,
 ];
 
 /// Blocks the forwarded signals (so none is lost while the container starts) and relays them
@@ -340,7 +350,22 @@ impl SignalForwarder {
 
     /// Relays signals until the process behind `pidfd` exits; returns its status.
     pub(crate) fn wait(&self, pidfd: &OwnedFd) -> Result<i32> {
+        self.wait_with_tty(pidfd, None)
+    }
+
+    /// Like `wait`, also relaying a terminal.
+    pub(crate) fn wait_with_tty(
+        &self,
+        pidfd: &OwnedFd,
+        mut tty: Option<&mut crate::tty::TtyProxy>,
+    ) -> Result<i32> {
         loop {
+            let tty_fds = tty.as_ref().map(|t| t.poll_fds());
+            let none = libc::pollfd {
+                fd: -1,
+                events: 0,
+                revents: 0,
+            };
             let mut fds = [
                 libc::pollfd {
                     fd: self.fd.as_raw_fd(),
@@ -352,9 +377,11 @@ impl SignalForwarder {
                     events: libc::POLLIN,
                     revents: 0,
                 },
+                tty_fds.map_or(none, |f| f[0]),
+                tty_fds.map_or(none, |f| f[1]),
             ];
-            // SAFETY: two valid pollfd entries.
-            let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+            // SAFETY: four valid pollfd entries (negative fds are ignored).
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), 4, -1) };
             if n < 0 {
                 let e = Errno::last();
                 if e.0 == libc::EINTR {
@@ -377,10 +404,28 @@ impl SignalForwarder {
                     )
                 };
                 if got > 0 {
-                    let _ = sys::pidfd_send_signal(pidfd.as_fd(), info.ssi_signo as i32);
+                    let sig = info.ssi_signo as i32;
+                    match tty.as_ref() {
+                        Some(t) if sig == libc::SIGWINCH => t.resize(),
+                        _ => {
+                            let _ = sys::pidfd_send_signal(pidfd.as_fd(), sig);
+                        }
+                    }
+                }
+            }
+            if let Some(t) = tty.as_mut() {
+                if fds[2].revents != 0 || fds[3].revents != 0 {
+                    let ready = [fds[2], fds[3]];
+                    if !t.pump(&ready) {
+                        // The terminal is gone; keep waiting for the process only.
+                        tty = None;
+                    }
                 }
             }
             if fds[1].revents != 0 {
+                if let Some(t) = tty.as_mut() {
+                    t.drain();
+                }
                 return clone::wait(pidfd).map_err(|errno| Error::Sys {
                     step: "wait for the container".into(),
                     errno,

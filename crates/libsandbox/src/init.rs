@@ -141,6 +141,8 @@ pub struct InitContext<'a> {
     /// The compiled seccomp filter, installed as the last step before execve (or before
     /// `Ready` when it notifies an agent, which must have the fd before the process runs).
     pub seccomp: Option<&'a seccomp::Filter>,
+    /// The container's cgroup directories on the host (for the `cgroup` mount).
+    pub cgroup_paths: &'a [PathBuf],
     /// The session keyring to join (named after the container), unless `--no-new-keyring`.
     pub keyring: Option<String>,
 }
@@ -196,6 +198,11 @@ fn prepare<'a>(
         }
     }
 
+    if ctx.plan.creates(LinuxNamespaceType::User) {
+        // The id maps are written now; become root of the new user namespace (until this, our
+        // ids are the host's, which the namespace does not map, so files could not be made).
+        become_namespace_root()?;
+    }
     for (kind, path) in &ctx.plan.join {
         if *kind == LinuxNamespaceType::Pid {
             continue; // joined by the runtime before the clone (it applies to children only)
@@ -227,6 +234,7 @@ fn prepare<'a>(
             root: root.as_fd(),
             bundle: ctx.bundle,
             cgroupns: ctx.plan.has(LinuxNamespaceType::Cgroup),
+            cgroup_paths: ctx.cgroup_paths,
             userns,
         };
         let made = mounts::mount_all(&mctx, spec.mounts().as_deref().unwrap_or_default())?;
@@ -290,6 +298,7 @@ fn prepare<'a>(
         } else {
             rootfs::pivot(&root, ctx.rootfs)?;
         }
+        rootfs::restore_propagation(linux.and_then(|l| l.rootfs_propagation().as_deref()))?;
         if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
             rootfs::make_readonly()?;
         }
@@ -437,6 +446,17 @@ fn apply_sysctls(
             errno,
         })?;
     }
+    Ok(())
+}
+
+/// `setresgid(0, 0, 0)` and `setresuid(0, 0, 0)` inside a new user namespace.
+fn become_namespace_root() -> Result<(), InitError> {
+    // SAFETY: integer arguments only; the process is single-threaded.
+    check(unsafe { libc::syscall(libc::SYS_setresgid, 0, 0, 0) })
+        .map_err(step("become gid 0 in the user namespace"))?;
+    // SAFETY: as above.
+    check(unsafe { libc::syscall(libc::SYS_setresuid, 0, 0, 0) })
+        .map_err(step("become uid 0 in the user namespace"))?;
     Ok(())
 }
 

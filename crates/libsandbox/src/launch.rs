@@ -48,6 +48,8 @@ pub struct Launched {
     pub spec: Spec,
     /// The init's channel (only for `run`, which starts it over this channel).
     pub(crate) chan: Option<Channel<ToInit, FromInit>>,
+    /// The pty master, for a foreground `run` with a terminal and no console socket.
+    pub(crate) pty_master: Option<OwnedFd>,
     pub(crate) pidfd: OwnedFd,
 }
 
@@ -78,6 +80,7 @@ impl Drop for Undo {
 pub enum Mode {
     Create,
     Run,
+    RunDetached,
 }
 
 /// Creates the container; returns once its init waits for start.
@@ -118,8 +121,21 @@ pub fn create(store: &Store, opts: &CreateOptions, mode: Mode) -> Result<Launche
     cgroup.create().map_err(Error::Cgroup)?;
     undo.cgroup = Some(cgroup.clone());
     let cgroup_fd = cgroup.open_cgroup_dir().map_err(Error::Cgroup)?;
+    let cgroup_paths: Vec<PathBuf> = cgroup.paths().map(Path::to_path_buf).collect();
 
+    let terminal = spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
+    // A foreground `run` with a terminal and no console socket relays the pty itself: the init
+    // sends the master over a socket pair instead.
+    let mut local_console: Option<OwnedFd> = None;
     let console_socket = match &opts.console_socket {
+        None if terminal && mode == Mode::Run => {
+            let (ours, theirs) = UnixStream::pair().map_err(|e| Error::Sys {
+                step: "create console socket pair".into(),
+                errno: Errno::from(e),
+            })?;
+            local_console = Some(OwnedFd::from(ours));
+            Some(OwnedFd::from(theirs))
+        }
         Some(path) => Some(OwnedFd::from(UnixStream::connect(path).map_err(|e| {
             Error::Io {
                 op: "connect to console socket",
@@ -129,10 +145,10 @@ pub fn create(store: &Store, opts: &CreateOptions, mode: Mode) -> Result<Launche
         })?)),
         None => None,
     };
-    let terminal = spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
-    if terminal && console_socket.is_none() && mode == Mode::Create {
+    if terminal && console_socket.is_none() {
         return Err(Error::Usage(
-            "process.terminal is true: --console-socket is required".into(),
+            "process.terminal is true: --console-socket is required (unless run in the foreground)"
+                .into(),
         ));
     }
     if !terminal && console_socket.is_some() {
@@ -143,7 +159,7 @@ pub fn create(store: &Store, opts: &CreateOptions, mode: Mode) -> Result<Launche
 
     let gate = match mode {
         Mode::Create => StartGate::Listener(listen(&dir.file(START_SOCKET))?),
-        Mode::Run => StartGate::Channel,
+        Mode::Run | Mode::RunDetached => StartGate::Channel,
     };
 
     let hook_list = spec.hooks().as_ref();
@@ -208,6 +224,7 @@ pub fn create(store: &Store, opts: &CreateOptions, mode: Mode) -> Result<Launche
         runtime_hooks,
         keyring: (!opts.no_new_keyring).then(|| opts.id.clone()),
         seccomp: filter.as_ref(),
+        cgroup_paths: &cgroup_paths,
     };
 
     // SAFETY: the runtime is single-threaded (nothing in it spawns threads); the child leaves
@@ -331,6 +348,18 @@ pub fn create(store: &Store, opts: &CreateOptions, mode: Mode) -> Result<Launche
         write_pid_file(pid_file, pid)?;
     }
 
+    let pty_master = match &local_console {
+        Some(sock) => {
+            let mut buf = [0u8; 64];
+            let (_, mut fds) =
+                channel::recv_with_fds(sock.as_fd(), &mut buf).map_err(|errno| Error::Sys {
+                    step: "receive the pty master".into(),
+                    errno,
+                })?;
+            fds.pop()
+        }
+        None => None,
+    };
     let dir = undo.dir.take().expect("set above");
     undo.cgroup = None;
     undo.child = None;
@@ -338,7 +367,8 @@ pub fn create(store: &Store, opts: &CreateOptions, mode: Mode) -> Result<Launche
         dir,
         record,
         spec,
-        chan: (mode == Mode::Run).then_some(to_init),
+        chan: (mode != Mode::Create).then_some(to_init),
+        pty_master,
         pidfd,
     })
 }

@@ -58,6 +58,7 @@ mod sys;
 mod sysctl;
 mod terminal;
 mod timefmt;
+mod tty;
 
 use std::path::{Path, PathBuf};
 

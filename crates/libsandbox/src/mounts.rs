@@ -121,6 +121,8 @@ pub struct MountContext<'a> {
     pub cgroupns: bool,
     /// Whether the container runs in a new user namespace (device nodes cannot be created).
     pub userns: bool,
+    /// The container's cgroup directories on the host, one per hierarchy.
+    pub cgroup_paths: &'a [PathBuf],
 }
 
 /// What making the mounts left for later steps.

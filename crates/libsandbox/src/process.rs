@@ -26,6 +26,12 @@ pub enum ProcessError {
     Identity(#[from] IdentityError),
     #[error(transparent)]
     Caps(#[from] CapsError),
+    #[error("set ioPriority ({class:?}, {priority}): {errno}")]
+    IoPriority {
+        class: String,
+        priority: i64,
+        errno: Errno,
+    },
     #[error("set no_new_privs: {errno}")]
     NoNewPrivs { errno: Errno },
     #[error("exec: {name:?}: executable file not found in $PATH")]
@@ -178,6 +184,27 @@ pub fn drop_extra_caps(sets: &CapSets) -> Result<(), ProcessError> {
     Ok(())
 }
 
+/// `ioprio_set(IOPRIO_WHO_PROCESS, 0, class << 13 | priority)`, while the capabilities a
+/// real-time class needs are still held.
+fn set_io_priority(io: &oci_spec::runtime::LinuxIOPriority) -> Result<(), ProcessError> {
+    use oci_spec::runtime::IOPriorityClass;
+    const IOPRIO_WHO_PROCESS: libc::c_int = 1;
+    let class: i64 = match io.class() {
+        IOPriorityClass::IoprioClassRt => 1,
+        IOPriorityClass::IoprioClassBe => 2,
+        IOPriorityClass::IoprioClassIdle => 3,
+    };
+    let value = (class << 13) | io.priority();
+    // SAFETY: integer arguments only.
+    check(unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, value) })
+        .map(|_| ())
+        .map_err(|errno| ProcessError::IoPriority {
+            class: format!("{:?}", io.class()),
+            priority: io.priority(),
+            errno,
+        })
+}
+
 /// Sets no_new_privs.
 pub fn set_no_new_privs() -> Result<(), ProcessError> {
     // SAFETY: prctl with integer arguments.
@@ -245,6 +272,9 @@ pub fn prepare<'a>(
     extra_env: &[String],
     set_groups: bool,
 ) -> Result<Prepared<'a>, ProcessError> {
+    if let Some(io) = process.io_priority() {
+        set_io_priority(io)?;
+    }
     enter_cwd(process.cwd())?;
     let sets = CapSets::from_spec(process.capabilities().as_ref());
     let nnp = process.no_new_privileges() == Some(true);

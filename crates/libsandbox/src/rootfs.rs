@@ -59,12 +59,12 @@ pub fn prepare(rootfs: &Path, propagation: Option<&str>) -> Result<OwnedFd, Root
         sys::openat(sys::cwd(), rootfs, libc::O_PATH | libc::O_DIRECTORY, 0).map_err(bind_err)?;
     mount_api::move_mount(tree.as_fd(), target.as_fd()).map_err(bind_err)?;
     if prop.flag == mountopts::MS_SHARED {
-        // Keep the container's root as shared as the caller asked.
+        // pivot_root refuses a shared new root; it becomes shared again after the pivot.
         let attr = mount_api::MountAttr {
-            propagation: mountopts::MS_SHARED,
+            propagation: mountopts::MS_PRIVATE,
             ..Default::default()
         };
-        mount_api::mount_setattr(tree.as_fd(), true, &attr).map_err(bind_err)?;
+        mount_api::mount_setattr(tree.as_fd(), false, &attr).map_err(bind_err)?;
     }
     Ok(tree)
 }
@@ -126,14 +126,28 @@ pub fn pivot(root: &OwnedFd, path: &Path) -> Result<(), RootfsError> {
         path: path.display().to_string(),
         errno,
     };
+    // An fd of the old root, to change its propagation after the pivot: no path names it then,
+    // as mount(2) does not follow mounts on a final "." (which names the new root).
+    let old_root = sys::openat(
+        sys::cwd(),
+        Path::new("/"),
+        libc::O_PATH | libc::O_DIRECTORY,
+        0,
+    )
+    .map_err(err)?;
     // SAFETY: fchdir on a valid directory fd.
     check(unsafe { libc::fchdir(root.as_raw_fd()) }).map_err(err)?;
-    // pivot_root(".", ".") stacks the old root under the new one; it is then detached from ".".
+    // pivot_root(".", ".") stacks the old root on top of the new one; it is then detached.
     // SAFETY: both arguments are valid C strings.
     check(unsafe { libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) })
         .map_err(err)?;
     // The old root must not propagate the unmount back to the host.
-    mount_flags(c".", libc::MS_SLAVE | libc::MS_REC).map_err(err)?;
+    let slave = mount_api::MountAttr {
+        propagation: mountopts::MS_SLAVE,
+        ..Default::default()
+    };
+    mount_api::mount_setattr(old_root.as_fd(), true, &slave).map_err(err)?;
+    drop(old_root);
     // SAFETY: "." is a valid C string.
     check(unsafe { libc::umount2(c".".as_ptr(), libc::MNT_DETACH) }).map_err(err)?;
     // SAFETY: "/" is a valid C string.
@@ -167,6 +181,33 @@ pub fn move_root(root: &OwnedFd, path: &Path) -> Result<(), RootfsError> {
     // SAFETY: valid C string.
     check(unsafe { libc::chdir(c"/".as_ptr()) }).map_err(err)?;
     Ok(())
+}
+
+/// After the pivot: a shared `rootfsPropagation` makes the container's root shared again (it had
+/// to be private for pivot_root).
+pub fn restore_propagation(propagation: Option<&str>) -> Result<(), RootfsError> {
+    let Some(prop) = propagation.and_then(mountopts::propagation) else {
+        return Ok(());
+    };
+    if prop.flag != mountopts::MS_SHARED {
+        return Ok(());
+    }
+    let err = |errno| RootfsError::Propagation {
+        propagation: propagation.unwrap_or_default().to_owned(),
+        errno,
+    };
+    let root = sys::openat(
+        sys::cwd(),
+        Path::new("/"),
+        libc::O_PATH | libc::O_DIRECTORY,
+        0,
+    )
+    .map_err(err)?;
+    let attr = mount_api::MountAttr {
+        propagation: mountopts::MS_SHARED,
+        ..Default::default()
+    };
+    mount_api::mount_setattr(root.as_fd(), false, &attr).map_err(err)
 }
 
 /// Makes the (already entered) root mount read-only.

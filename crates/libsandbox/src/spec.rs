@@ -276,11 +276,13 @@ fn validate_process(spec: &Spec) -> Result<(), SpecError> {
     if process.terminal() == Some(true) && process.console_size().is_some() {
         // fine: applied to the pty
     }
-    if process.io_priority().is_some() {
-        return Err(invalid(
-            "process.ioPriority",
-            "not supported by this runtime",
-        ));
+    if let Some(io) = process.io_priority() {
+        if !(0..=7).contains(&io.priority()) {
+            return Err(invalid(
+                "process.ioPriority.priority",
+                format!("{} is out of range (0 to 7)", io.priority()),
+            ));
+        }
     }
     if process.scheduler().is_some() {
         return Err(invalid(
