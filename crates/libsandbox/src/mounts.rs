@@ -72,8 +72,11 @@ pub fn validate(m: &Mount) -> Result<(), String> {
     if (opts.bind || typ == "bind") && m.source().is_none() {
         return Err("a bind mount needs a source".into());
     }
-    if opts.idmap.is_some() && (m.uid_mappings().is_none() || m.gid_mappings().is_none()) {
-        return Err("idmap needs uidMappings and gidMappings".into());
+    if opts.idmap.is_some() || m.uid_mappings().is_some() || m.gid_mappings().is_some() {
+        return Err(
+            "id-mapped mounts (idmap, ridmap, uidMappings) are not supported by this runtime"
+                .into(),
+        );
     }
     if !opts.bind && typ != "bind" && typ.is_empty() {
         return Err("type is required for a mount that is not a bind mount".into());

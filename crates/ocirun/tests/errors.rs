@@ -11,14 +11,26 @@ use support::{Sandbox, stderr};
 fn create_fails(sb: &Sandbox, id: &str, needles: &[&str]) -> String {
     let out = sb.ocirun(&["create", id]);
     let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "create {id} should fail; stderr: {err}");
-    assert_eq!(err.lines().count(), 1, "one error line expected, got: {err}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "create {id} should fail; stderr: {err}"
+    );
+    assert_eq!(
+        err.lines().count(),
+        1,
+        "one error line expected, got: {err}"
+    );
     assert!(err.starts_with("ocirun: create "), "{err}");
     for n in needles {
         assert!(err.contains(n), "error should mention {n:?}: {err}");
     }
     sb.assert_clean(id);
-    assert!(sb.containers().is_empty(), "state left: {:?}", sb.containers());
+    assert!(
+        sb.containers().is_empty(),
+        "state left: {:?}",
+        sb.containers()
+    );
     err
 }
 
@@ -31,7 +43,11 @@ fn with(sb: &Sandbox, edit: impl FnOnce(&mut Value)) {
 #[test]
 fn malformed_json() {
     let sb = Sandbox::new("badjson");
-    std::fs::write(sb.bundle.join("config.json"), "{\"ociVersion\": \"1.0.2\", ").unwrap();
+    std::fs::write(
+        sb.bundle.join("config.json"),
+        "{\"ociVersion\": \"1.0.2\", ",
+    )
+    .unwrap();
     create_fails(&sb, &sb.id("a"), &["config.json", "parse"]);
     std::fs::write(sb.bundle.join("config.json"), "not json at all").unwrap();
     create_fails(&sb, &sb.id("b"), &["config.json"]);
@@ -42,7 +58,9 @@ fn wrong_types_name_the_field() {
     let sb = Sandbox::new("badtype");
     with(&sb, |c| c["process"]["user"]["uid"] = json!("root"));
     create_fails(&sb, &sb.id("a"), &["process.user.uid"]);
-    with(&sb, |c| c["linux"]["namespaces"][1]["type"] = json!("bogus"));
+    with(&sb, |c| {
+        c["linux"]["namespaces"][1]["type"] = json!("bogus")
+    });
     create_fails(&sb, &sb.id("b"), &["linux.namespaces[1].type", "bogus"]);
     with(&sb, |c| {
         c["process"].as_object_mut().unwrap().remove("cwd");
@@ -54,9 +72,17 @@ fn wrong_types_name_the_field() {
 fn missing_config_and_rootfs() {
     let sb = Sandbox::new("missing");
     with(&sb, |c| c["root"]["path"] = json!("no-such-rootfs"));
-    create_fails(&sb, &sb.id("a"), &["root.path", "no-such-rootfs", "no such file or directory"]);
+    create_fails(
+        &sb,
+        &sb.id("a"),
+        &["root.path", "no-such-rootfs", "no such file or directory"],
+    );
     std::fs::remove_file(sb.bundle.join("config.json")).unwrap();
-    create_fails(&sb, &sb.id("b"), &["config.json", "no such file or directory"]);
+    create_fails(
+        &sb,
+        &sb.id("b"),
+        &["config.json", "no such file or directory"],
+    );
 }
 
 #[test]
@@ -70,14 +96,18 @@ fn semantic_errors_name_the_field() {
         c["linux"]["namespaces"] = json!([{"type": "pid"}, {"type": "mount"}, {"type": "pid"}])
     });
     create_fails(&sb, &sb.id("c"), &["linux.namespaces[2]", "duplicate"]);
-    with(&sb, |c| c["linux"]["sysctl"] = json!({"vm.swappiness": "10"}));
+    with(&sb, |c| {
+        c["linux"]["sysctl"] = json!({"vm.swappiness": "10"})
+    });
     create_fails(&sb, &sb.id("d"), &["linux.sysctl.vm.swappiness"]);
     with(&sb, |c| {
         c["linux"]["namespaces"] = json!([{"type": "pid"}, {"type": "mount"}]);
         c["hostname"] = json!("h");
     });
     create_fails(&sb, &sb.id("e"), &["hostname", "UTS"]);
-    with(&sb, |c| c["linux"]["namespaces"] = json!([{"type": "mount"}, {"type": "user"}]));
+    with(&sb, |c| {
+        c["linux"]["namespaces"] = json!([{"type": "mount"}, {"type": "user"}])
+    });
     create_fails(&sb, &sb.id("f"), &["linux.uidMappings"]);
     with(&sb, |c| {
         c["mounts"]
@@ -163,14 +193,26 @@ fn failures_inside_the_init_leave_nothing() {
     with(&sb, |c| c["process"]["args"] = json!(["no-such-program"]));
     create_fails(&sb, &sb.id("c"), &["no-such-program", "not found"]);
     // A hard limit above the runtime's own (no CAP_SYS_RESOURCE on this host).
-    with(&sb, |c| {
-        c["process"]["rlimits"] =
-            json!([{"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 1_073_741_816u64}])
-    });
-    create_fails(&sb, &sb.id("d"), &["RLIMIT_NOFILE", "operation not permitted"]);
+    with(
+        &sb,
+        |c| {
+            c["process"]["rlimits"] =
+                json!([{"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 1_073_741_816u64}])
+        },
+    );
+    create_fails(
+        &sb,
+        &sb.id("d"),
+        &["RLIMIT_NOFILE", "operation not permitted"],
+    );
     // A prestart hook that fails.
-    with(&sb, |c| {
-        c["hooks"] = json!({"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", "echo nope >&2; exit 3"]}]})
-    });
-    create_fails(&sb, &sb.id("e"), &["prestart hook #0", "exit status 3", "nope"]);
+    with(
+        &sb,
+        |c| c["hooks"] = json!({"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", "echo nope >&2; exit 3"]}]}),
+    );
+    create_fails(
+        &sb,
+        &sb.id("e"),
+        &["prestart hook #0", "exit status 3", "nope"],
+    );
 }

@@ -247,3 +247,41 @@ fn single_dash_long_options_work() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "[]");
 }
+
+#[test]
+fn features_are_honest_json() {
+    let sb = Sandbox::new("features");
+    let out = sb.ocirun(&["features"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ociVersionMax"], libsandbox::OCI_VERSION);
+    let ns: Vec<&str> = v["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    for want in [
+        "cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts",
+    ] {
+        assert!(ns.contains(&want), "{want} missing from {ns:?}");
+    }
+    assert_eq!(v["linux"]["seccomp"]["enabled"], true);
+    assert!(
+        v["linux"]["seccomp"]["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "SCMP_ACT_NOTIFY")
+    );
+    // Not implemented, so not claimed.
+    assert_eq!(v["linux"]["mountExtensions"]["idmap"]["enabled"], false);
+    assert!(
+        !v["mountOptions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o == "idmap")
+    );
+    assert_eq!(v["linux"]["cgroup"]["systemd"], false);
+}
