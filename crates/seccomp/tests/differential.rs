@@ -38,7 +38,13 @@ fn compare(name: &str, spec: &LinuxSeccomp, cases: &[Case]) {
         }
     }
     assert_same("runc", &reference, "ocirun-seccomp", &ours, cases);
-    if let Some(ocirun) = std::env::var_os("OCIRUN_BIN").map(PathBuf::from) {
+    let ocirun = std::env::var_os("OCIRUN_BIN").map(PathBuf::from);
+    // CI must compare the runtime too, not just the compiler.
+    assert!(
+        ocirun.is_some() || std::env::var_os("CI").is_none(),
+        "CI is set but OCIRUN_BIN is not: the profile would not run under ocirun"
+    );
+    if let Some(ocirun) = ocirun {
         let under_ocirun = run_in_container(&ocirun, FilterSource::Runtime(spec), cases);
         assert_same("runc", &reference, "ocirun", &under_ocirun, cases);
     }

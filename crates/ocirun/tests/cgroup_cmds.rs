@@ -1,0 +1,170 @@
+//! pause, resume, update, ps and events on a running container, checked against the cgroup
+//! files of its init (works on v1, hybrid and v2 hosts).
+
+mod support;
+
+use serde_json::{Value, json};
+use support::{Sandbox, stderr, stdout};
+
+/// The host path of `file` in the init's cgroup for `controller` (v1), or in its v2 cgroup.
+fn cgroup_file(pid: i32, controller: &str, file: &str) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    for line in text.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (_, ctrls, path) = (parts.next(), parts.next().unwrap(), parts.next().unwrap());
+        if ctrls.split(',').any(|c| c == controller) {
+            let p = std::path::Path::new("/sys/fs/cgroup").join(controller);
+            return p.join(path.trim_start_matches('/')).join(file);
+        }
+    }
+    let v2 = text.lines().find_map(|l| l.strip_prefix("0::")).unwrap();
+    std::path::Path::new("/sys/fs/cgroup")
+        .join(v2.trim_start_matches('/'))
+        .join(file)
+}
+
+fn state(sb: &Sandbox, id: &str) -> Value {
+    serde_json::from_slice(&sb.ocirun(&["state", id]).stdout).unwrap()
+}
+
+#[test]
+fn pause_resume_update_ps_events() {
+    let sb = Sandbox::new("cgcmds");
+    let mut cfg = sb.config(&["sleep", "1000"]);
+    cfg["linux"]["resources"]["pids"] = json!({"limit": 100});
+    sb.write_config(&cfg);
+    let id = sb.id("c");
+    let out = sb.ocirun(&["run", "-d", &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pid = state(&sb, &id)["pid"].as_i64().unwrap() as i32;
+    let pids_max = cgroup_file(pid, "pids", "pids.max");
+    assert_eq!(std::fs::read_to_string(&pids_max).unwrap().trim(), "100");
+
+    // pause / resume
+    assert!(sb.ocirun(&["pause", &id]).status.success());
+    assert_eq!(state(&sb, &id)["status"], "paused");
+    let out = sb.ocirun(&["pause", &id]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("already paused"), "{}", stderr(&out));
+    let out = sb.ocirun(&["exec", &id, "true"]);
+    assert_eq!(out.status.code(), Some(255));
+    assert!(stderr(&out).contains("paused"), "{}", stderr(&out));
+    assert!(sb.ocirun(&["resume", &id]).status.success());
+    assert_eq!(state(&sb, &id)["status"], "running");
+    let out = sb.ocirun(&["resume", &id]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("not paused"), "{}", stderr(&out));
+
+    // update from flags and from a resources file
+    let out = sb.ocirun(&["update", "--pids-limit", "50", &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&pids_max).unwrap().trim(), "50");
+    let file = sb.dir.join("res.json");
+    std::fs::write(&file, r#"{"pids":{"limit":42}}"#).unwrap();
+    let out = sb.ocirun(&["update", "--resources", file.to_str().unwrap(), &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&pids_max).unwrap().trim(), "42");
+    let out = sb.ocirun(&["update", "--memory", "lots", &id]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--memory"), "{}", stderr(&out));
+
+    // ps: the init's host pid, plus an exec'd process while it runs
+    let out = sb.ocirun(&["ps", "--format", "json", &id]);
+    let pids: Vec<i32> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(pids, vec![pid]);
+    let out = sb.ocirun(&["ps", &id]);
+    let text = stdout(&out);
+    assert!(text.lines().next().unwrap().contains("PID"), "{text}");
+    assert!(text.contains("sleep 1000"), "{text}");
+
+    // events --stats: runc's shape
+    let out = sb.ocirun(&["events", "--stats", &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ev: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(ev["type"], "stats");
+    assert_eq!(ev["id"], id);
+    assert_eq!(ev["data"]["pids"]["current"], 1);
+    assert_eq!(ev["data"]["pids"]["limit"], 42);
+    assert!(ev["data"]["memory"]["usage"]["usage"].as_u64().unwrap() > 0);
+
+    assert!(sb.ocirun(&["delete", "--force", &id]).status.success());
+    sb.assert_clean(&id);
+    for cmd in ["pause", "resume"] {
+        let out = sb.ocirun(&[cmd, &id]);
+        assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
+    }
+}
+
+#[test]
+fn exec_runs_in_the_container() {
+    let sb = Sandbox::new("execcmd");
+    let mut cfg = sb.config(&["sleep", "1000"]);
+    cfg["process"]["env"] = json!(["PATH=/bin", "FROM_CONFIG=1"]);
+    sb.write_config(&cfg);
+    let id = sb.id("c");
+    assert!(sb.ocirun(&["run", "-d", &id]).status.success());
+    let init: i32 = state(&sb, &id)["pid"].as_i64().unwrap() as i32;
+
+    let out = sb.ocirun(&[
+        "exec",
+        "--env",
+        "EXTRA=2",
+        "--cwd",
+        "/tmp",
+        "--user",
+        "65534:65534",
+        &id,
+        "sh",
+        "-c",
+        "echo $FROM_CONFIG $EXTRA $(pwd) $(id -u):$(id -g); readlink /proc/self/ns/pid",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "1 2 /tmp 65534:65534");
+    // exec joins the init's pid namespace.
+    let host_ns = std::fs::read_link(format!("/proc/{init}/ns/pid")).unwrap();
+    assert_eq!(lines[1], host_ns.to_str().unwrap());
+
+    let out = sb.ocirun(&["exec", &id, "sh", "-c", "exit 9"]);
+    assert_eq!(out.status.code(), Some(9));
+
+    let pid_file = sb.dir.join("exec.pid");
+    let out = sb.ocirun(&[
+        "exec",
+        "-d",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &id,
+        "sleep",
+        "100",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let epid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    let comm = std::fs::read_to_string(format!("/proc/{epid}/comm")).unwrap();
+    assert_eq!(comm.trim(), "sleep");
+    let out = sb.ocirun(&["ps", "--format", "json", &id]);
+    let pids: Vec<i32> = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(pids.contains(&epid), "{pids:?} lacks {epid}");
+
+    let proc_file = sb.dir.join("process.json");
+    std::fs::write(
+        &proc_file,
+        serde_json::to_vec(&json!({"args": ["sh", "-c", "echo $A"], "env": ["PATH=/bin", "A=from-file"], "cwd": "/", "user": {"uid": 0, "gid": 0}})).unwrap(),
+    )
+    .unwrap();
+    let out = sb.ocirun(&["exec", "--process", proc_file.to_str().unwrap(), &id]);
+    assert_eq!(stdout(&out), "from-file", "{}", stderr(&out));
+
+    let out = sb.ocirun(&["exec", &id, "no-such-binary"]);
+    assert_eq!(out.status.code(), Some(255));
+    assert!(
+        stderr(&out).contains("executable file not found"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::write(&proc_file, b"{\"args\": 5}").unwrap();
+    let out = sb.ocirun(&["exec", "--process", proc_file.to_str().unwrap(), &id]);
+    assert_eq!(out.status.code(), Some(255));
+    assert!(stderr(&out).contains("args"), "{}", stderr(&out));
+}
