@@ -8,11 +8,9 @@
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 
-use oci_spec::runtime::Mount;
-
 use crate::errno::{Errno, check};
 use crate::mountopts::MountOptions;
-use crate::mounts::{MountContext, destination, set_attributes, set_propagation};
+use crate::mounts::{MountContext, set_attributes, set_propagation};
 use crate::safepath;
 use crate::sys::{self, mount_api};
 
@@ -26,12 +24,7 @@ fn step<T>(name: &str, r: Result<T, Errno>) -> StepResult<T> {
 }
 
 /// Mounts the container's cgroups at `dest`.
-pub fn mount(
-    ctx: &MountContext<'_>,
-    _m: &Mount,
-    dest: &Path,
-    opts: &MountOptions,
-) -> StepResult<()> {
+pub fn mount(ctx: &MountContext<'_>, target: OwnedFd, opts: &MountOptions) -> StepResult<()> {
     let root = step(
         "open /sys/fs/cgroup",
         sys::openat(
@@ -43,7 +36,6 @@ pub fn mount(
     )?;
     let unified =
         step("statfs /sys/fs/cgroup", sys::fs_magic(root.as_fd()))? == CGROUP2_SUPER_MAGIC;
-    let target = step("resolve destination", destination(ctx, dest, true))?;
     // Every cgroup mount is at least nosuid, nodev, noexec, whatever the config says.
     let mut attrs = opts.clone();
     attrs.attr_set |= attrs.rec_attr_set

@@ -167,16 +167,22 @@ fn signal_all(record: &Record, signal: i32) -> Result<()> {
             record.id
         )));
     };
-    let pids = cg.pids().map_err(Error::Cgroup)?;
-    for pid in pids {
-        if let Ok(fd) = sys::pidfd_open(pid) {
-            let _ = sys::pidfd_send_signal(fd.as_fd(), signal);
+    // Frozen, the cgroup's processes cannot exit, so no pid read from it can be recycled
+    // before it is signalled. A container that was already paused stays paused (unless killed).
+    let was_frozen = matches!(cg.freezer_state(), Ok(cgroups::FreezerState::Frozen));
+    cg.freeze().map_err(Error::Cgroup)?;
+    let pids = cg.pids();
+    if let Ok(pids) = &pids {
+        for &pid in pids {
+            if let Ok(fd) = sys::pidfd_open(pid) {
+                let _ = sys::pidfd_send_signal(fd.as_fd(), signal);
+            }
         }
     }
-    if signal == libc::SIGKILL {
-        let _ = cg.thaw();
+    if !was_frozen || signal == libc::SIGKILL {
+        cg.thaw().map_err(Error::Cgroup)?;
     }
-    Ok(())
+    pids.map(|_| ()).map_err(Error::Cgroup)
 }
 
 /// Deletes a container: refuses a running one unless `force` (then kills it), kills whatever is

@@ -135,6 +135,7 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32> {
         None => None,
     };
     let join = namespaces_to_join(&spec, record.pid);
+    let set_groups = setgroups_allowed(record.pid)?;
     let cgroup = cgroup_of(&record);
     let cgroup_fd = match &cgroup {
         Some(cg) => cg.open_cgroup_dir().map_err(Error::Cgroup)?,
@@ -204,6 +205,7 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32> {
                 filter.as_ref(),
                 passed,
                 console,
+                set_groups,
             );
             let _ = chan.send(&FromChild::Failed(err));
             // SAFETY: leave the child without running the parent's destructors.
@@ -289,6 +291,30 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32> {
     }
 }
 
+/// Whether the container's user namespace allows setgroups(2), read from the init's
+/// `setgroups` file through the host's verified procfs (never the container's /proc).
+fn setgroups_allowed(init: i32) -> Result<bool> {
+    let proc = crate::procfs::ProcFs::host().map_err(|errno| Error::Sys {
+        step: "open host /proc".into(),
+        errno,
+    })?;
+    let rel = std::path::PathBuf::from(format!("{init}/setgroups"));
+    let fd = proc
+        .open(&rel, libc::O_RDONLY)
+        .map_err(|errno| Error::Sys {
+            step: format!("read /proc/{init}/setgroups"),
+            errno,
+        })?;
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut std::fs::File::from(fd), &mut text).map_err(|e| {
+        Error::Sys {
+            step: format!("read /proc/{init}/setgroups"),
+            errno: Errno::from(e),
+        }
+    })?;
+    Ok(text.trim() != "deny")
+}
+
 fn child_gone(e: ChannelError) -> Error {
     Error::State(format!("the process went away during setup ({e})"))
 }
@@ -305,9 +331,10 @@ fn child(
     filter: Option<&seccomp::Filter>,
     passed: Passed,
     console: Option<OwnedFd>,
+    set_groups: bool,
 ) -> ExecError {
     match child_steps(
-        chan, init_pidfd, join, rootfs, spec, process, filter, passed, console,
+        chan, init_pidfd, join, rootfs, spec, process, filter, passed, console, set_groups,
     ) {
         Ok(never) => match never {},
         Err(e) => e,
@@ -327,6 +354,7 @@ fn child_steps(
     filter: Option<&seccomp::Filter>,
     passed: Passed,
     console: Option<OwnedFd>,
+    set_groups: bool,
 ) -> std::result::Result<Never, ExecError> {
     // Not dumpable until execve: processes already in the container cannot ptrace us or open
     // our /proc files while we still run the runtime's code.
@@ -367,9 +395,6 @@ fn child_steps(
     if let Some(limits) = process.rlimits() {
         crate::rlimits::apply(limits)?;
     }
-    let set_groups = std::fs::read_to_string("/proc/self/setgroups")
-        .map(|s| s.trim() != "deny")
-        .unwrap_or(true);
     let mut prepared = process::prepare(process, filter, &passed.env(), set_groups)?;
     if let Some(fd) = prepared.install_notify_filter()? {
         chan.send(&FromChild::SeccompNotify { fd: fd.as_raw_fd() })?;

@@ -352,7 +352,7 @@ fn prepare<'a>(
         process,
         ctx.seccomp,
         &ctx.passed.env(),
-        set_groups_allowed(linux),
+        set_groups_allowed(ctx.plan)?,
     )?;
     if let Some(fd) = prepared.install_notify_filter()? {
         chan.send(&FromInit::SeccompNotify { fd: fd.as_raw_fd() })?;
@@ -478,12 +478,25 @@ fn join_session_keyring(name: &str) -> Result<(), InitError> {
     }
 }
 
-/// A user namespace whose `setgroups` file says "deny" refuses setgroups(2); only then skip it.
-fn set_groups_allowed(_linux: Option<&oci_spec::runtime::Linux>) -> bool {
-    match std::fs::read_to_string("/proc/self/setgroups") {
-        Ok(s) => s.trim() != "deny",
-        Err(_) => true,
+/// Whether setgroups(2) is allowed: always, unless the container joined a user namespace whose
+/// `setgroups` file says "deny" (the runtime never writes "deny" for a namespace it creates).
+/// Read through a private procfs instance, never through the container's /proc, which the
+/// image or a mount could fake.
+fn set_groups_allowed(plan: &Plan) -> Result<bool, InitError> {
+    if plan.joins(LinuxNamespaceType::User).is_none() {
+        return Ok(true);
     }
+    let proc = ProcFs::new_private().map_err(step("open procfs to read setgroups"))?;
+    let fd = proc
+        .open(
+            &Path::new(&std::process::id().to_string()).join("setgroups"),
+            libc::O_RDONLY,
+        )
+        .map_err(step("read setgroups"))?;
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut std::fs::File::from(fd), &mut text)
+        .map_err(|e| step("read setgroups")(Errno::from(e)))?;
+    Ok(text.trim() != "deny")
 }
 
 /// Waits for `start` to connect, and reads its `Start`.

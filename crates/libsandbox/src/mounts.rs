@@ -34,6 +34,14 @@ pub enum MountError {
         dest: String,
         fstype: String,
     },
+    #[error(
+        "mount {src:?} on {dest:?}: the destination resolves into procfs, where only {allowed} may be mounted over"
+    )]
+    ShadowsProc {
+        src: String,
+        dest: String,
+        allowed: String,
+    },
     #[error("mount {src:?} on {dest:?}: open bind source: {errno}")]
     BindSource {
         src: String,
@@ -161,8 +169,21 @@ pub fn mount_all(ctx: &MountContext<'_>, mounts: &[Mount]) -> Result<MountResult
 }
 
 /// The destination as an absolute, normalised path (relative ones are relative to `/`).
+/// `..` is resolved lexically (and cannot climb above `/`), so that a destination like
+/// `/tmp/../proc` is judged as `/proc` by every check that follows.
 fn clean_dest(dest: &Path) -> PathBuf {
-    Path::new("/").join(safepath::relative(dest))
+    use std::path::Component;
+    let mut out = PathBuf::from("/");
+    for c in dest.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 fn describe(m: &Mount, dest: &Path) -> (String, String) {
@@ -213,13 +234,20 @@ fn mount_one(
             dest: dest_s.clone(),
             errno,
         })?;
+        refuse_procfs_target(ctx, &target, dest, &source_s)?;
         mount_api::move_mount(tree.as_fd(), target.as_fd()).map_err(|e| fail("attach", e))?;
         set_propagation(&tree, &opts.propagation).map_err(|e| fail("set propagation", e))?;
         return Ok(None);
     }
 
     if typ == "cgroup" || typ == "cgroup2" {
-        crate::cgroupfs::mount(ctx, m, dest, &opts).map_err(|(step, e)| fail(&step, e))?;
+        let target = destination(ctx, dest, true).map_err(|errno| MountError::Destination {
+            src: source_s.clone(),
+            dest: dest_s.clone(),
+            errno,
+        })?;
+        refuse_procfs_target(ctx, &target, dest, &source_s)?;
+        crate::cgroupfs::mount(ctx, target, &opts).map_err(|(step, e)| fail(&step, e))?;
         return Ok(None);
     }
 
@@ -245,6 +273,9 @@ fn mount_one(
             }
         }
     })?;
+    if typ != "proc" {
+        refuse_procfs_target(ctx, &target, dest, &source_s)?;
+    }
     let tree = match new_filesystem(typ, m.source().as_deref(), &opts) {
         Ok(tree) => tree,
         Err(FsError::Option(option, errno)) => {
@@ -324,6 +355,45 @@ fn real_directory(ctx: &MountContext<'_>, dest: &Path) -> Result<OwnedFd, Errno>
         }
         other => other,
     }
+}
+
+/// A mount whose destination resolved (through a symlink, say) into a mounted procfs shadows
+/// part of it: refused, except for the files lxcfs-style tools replace, when reached without
+/// any symlink.
+fn refuse_procfs_target(
+    ctx: &MountContext<'_>,
+    target: &OwnedFd,
+    dest: &Path,
+    source: &str,
+) -> Result<(), MountError> {
+    const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+    if sys::fs_magic(target.as_fd()) != Ok(PROC_SUPER_MAGIC) {
+        return Ok(());
+    }
+    let allowed = PROC_OVERMOUNTS.iter().any(|p| dest == Path::new(p))
+        && sys::openat2(
+            ctx.root,
+            &safepath::relative(dest),
+            libc::O_PATH | libc::O_NOFOLLOW,
+            0,
+            sys::resolve::IN_ROOT | sys::resolve::NO_SYMLINKS | sys::resolve::NO_MAGICLINKS,
+        )
+        .ok()
+        .and_then(|direct| {
+            Some((
+                sys::fstat(direct.as_fd()).ok()?,
+                sys::fstat(target.as_fd()).ok()?,
+            ))
+        })
+        .is_some_and(|(a, b)| (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino));
+    if allowed {
+        return Ok(());
+    }
+    Err(MountError::ShadowsProc {
+        src: source.to_owned(),
+        dest: dest.display().to_string(),
+        allowed: PROC_OVERMOUNTS.join(", "),
+    })
 }
 
 enum FsError {

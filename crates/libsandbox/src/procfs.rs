@@ -58,6 +58,12 @@ impl ProcFs {
     /// Opens `rel` (like `sys/net/ipv4/ip_forward` or `1234/uid_map`) beneath the procfs root,
     /// refusing symlinks, magic links and mount crossings.
     pub fn open(&self, rel: &Path, flags: i32) -> Result<OwnedFd, Errno> {
+        if rel
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+        {
+            return Err(Errno(libc::EINVAL));
+        }
         let fd = sys::openat2(
             self.root.as_fd(),
             rel,

@@ -22,6 +22,20 @@ const IPC_KEYS: &[&str] = &[
 /// Refuses a sysctl that would change the host because the namespace it belongs to is not the
 /// container's own (runc's rule). Returns the reason.
 pub fn check_namespaced(key: &str, namespaces: &HashSet<LinuxNamespaceType>) -> Result<(), String> {
+    // A key names one file below /proc/sys: no `..`, no empty or absolute parts, nothing that
+    // could walk from a namespaced directory into a global one ("net/../kernel/hostname").
+    let parts: Vec<&str> = key.split(['/', '.']).collect();
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/');
+    if key.starts_with('/')
+        || key.contains("..")
+        || key.split('/').any(str::is_empty)
+        || parts.iter().any(|p| p.is_empty())
+        || !key.chars().all(plain)
+    {
+        return Err(
+            "not a sysctl name (letters, digits, '_', '-', separated by '.' or '/')".into(),
+        );
+    }
     let key = key.replace('/', ".");
     let needs = if IPC_KEYS.contains(&key.as_str()) || key.starts_with("fs.mqueue.") {
         LinuxNamespaceType::Ipc
@@ -69,6 +83,16 @@ mod tests {
         assert!(check_namespaced("vm.swappiness", &ns).is_err());
         ns.insert(LinuxNamespaceType::Network);
         ns.insert(LinuxNamespaceType::Ipc);
+        for escape in [
+            "net/../kernel/hostname",
+            "net.ipv4/../../kernel/domainname",
+            "/net/ipv4/ip_forward",
+            "net//ipv4",
+            "net.ipv4.",
+            "net.ipv4.conf.eth0 .x",
+        ] {
+            assert!(check_namespaced(escape, &ns).is_err(), "{escape}");
+        }
         assert!(check_namespaced("net.ipv4.ip_forward", &ns).is_ok());
         assert!(check_namespaced("kernel.shmmax", &ns).is_ok());
         assert!(check_namespaced("fs.mqueue.queues_max", &ns).is_ok());
