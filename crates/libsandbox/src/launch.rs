@@ -180,6 +180,9 @@ pub fn create(store: &Store, opts: &CreateOptions, mode: Mode) -> Result<Launche
         cgroup: serde_json::to_value(&cgroup).ok(),
         shared_pid_ns: !plan.has(LinuxNamespaceType::Pid),
     };
+    // Recorded before anything runs: if this process is killed mid-way, `delete --force` still
+    // finds the cgroup to remove (the init, losing its channel, exits by itself).
+    dir.save(&record)?;
 
     // A cgroup namespace must be rooted at the container's cgroup: with CLONE_INTO_CGROUP the
     // clone does it; otherwise the init unshares it after the runtime moved it.

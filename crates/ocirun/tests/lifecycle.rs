@@ -285,3 +285,36 @@ fn features_are_honest_json() {
     );
     assert_eq!(v["linux"]["cgroup"]["systemd"], false);
 }
+
+#[test]
+fn a_killed_create_is_removed_by_delete_force() {
+    let sb = Sandbox::new("killedcreate");
+    let mut cfg = sb.config(&["true"]);
+    // The prestart hook holds `create` in the middle, with the init and the cgroup made.
+    cfg["hooks"] =
+        serde_json::json!({"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", "sleep 30"]}]});
+    sb.write_config(&cfg);
+    let id = sb.id("c");
+    let mut create = sb
+        .cmd(&["create", &id])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let state_file = sb.root.join(&id).join("state.json");
+    for _ in 0..500 {
+        if state_file.exists() && !support::cgroup_dirs_named(&id).is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(state_file.exists(), "create never recorded the container");
+    // SAFETY: signalling the child we spawned.
+    unsafe { libc::kill(create.id() as i32, libc::SIGKILL) };
+    let _ = create.wait();
+    let st = state(&sb, &id);
+    assert_eq!(st["status"], "stopped");
+    let out = sb.ocirun(&["delete", "--force", &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    sb.assert_clean(&id);
+}
