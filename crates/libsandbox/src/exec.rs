@@ -395,7 +395,13 @@ fn child_steps(
     if let Some(limits) = process.rlimits() {
         crate::rlimits::apply(limits)?;
     }
-    let mut prepared = process::prepare(process, filter, &passed.env(), set_groups)?;
+    let mut prepared = process::prepare(
+        process::Role::Exec,
+        process,
+        filter,
+        &passed.env(),
+        set_groups,
+    )?;
     if let Some(fd) = prepared.install_notify_filter()? {
         chan.send(&FromChild::SeccompNotify { fd: fd.as_raw_fd() })?;
         match chan.recv()? {

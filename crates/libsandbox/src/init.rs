@@ -349,6 +349,7 @@ fn prepare<'a>(
     ctx.console_socket = None;
 
     let mut prepared = process::prepare(
+        process::Role::Init,
         process,
         ctx.seccomp,
         &ctx.passed.env(),

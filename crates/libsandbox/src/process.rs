@@ -48,9 +48,10 @@ pub enum ProcessError {
     Nul { what: String },
 }
 
-/// Opens `cwd` inside the current root (creating it as runc does), refusing magic links so that
-/// `/proc/self/fd/N` cannot point it at a host directory (CVE-2024-21626), and changes to it.
-pub fn enter_cwd(cwd: &Path) -> Result<(), ProcessError> {
+/// Opens `cwd` inside the current root, refusing magic links so that `/proc/self/fd/N` cannot
+/// point it at a host directory (CVE-2024-21626), and changes to it. With `create`, a missing
+/// directory is made (the container's init, as runc does); an exec'd process gets an error.
+pub fn enter_cwd(cwd: &Path, create: bool) -> Result<(), ProcessError> {
     let err = |errno| ProcessError::Cwd {
         path: cwd.display().to_string(),
         errno,
@@ -64,7 +65,9 @@ pub fn enter_cwd(cwd: &Path) -> Result<(), ProcessError> {
     .map_err(err)?;
     let dir = match safepath::open_in_root(root.as_fd(), cwd, libc::O_PATH | libc::O_DIRECTORY) {
         Ok(fd) => fd,
-        Err(Errno(libc::ENOENT)) => safepath::mkdir_all(root.as_fd(), cwd, 0o755).map_err(err)?,
+        Err(Errno(libc::ENOENT)) if create => {
+            safepath::mkdir_all(root.as_fd(), cwd, 0o755).map_err(err)?
+        }
         Err(e) => return Err(err(e)),
     };
     // SAFETY: fchdir on a valid directory fd.
@@ -254,6 +257,13 @@ impl Execve {
     }
 }
 
+/// Which process is being prepared: the container's init, or one exec'd into it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Init,
+    Exec,
+}
+
 /// A process ready to exec: identity switched, executable found, everything allocated.
 pub struct Prepared<'a> {
     sets: CapSets,
@@ -267,6 +277,7 @@ pub struct Prepared<'a> {
 /// working directory, no_new_privs, user and capabilities, and the executable's lookup, so that a
 /// missing binary is a create-time error as in runc.
 pub fn prepare<'a>(
+    role: Role,
     process: &Process,
     filter: Option<&'a seccomp::Filter>,
     extra_env: &[String],
@@ -275,7 +286,7 @@ pub fn prepare<'a>(
     if let Some(io) = process.io_priority() {
         set_io_priority(io)?;
     }
-    enter_cwd(process.cwd())?;
+    enter_cwd(process.cwd(), role == Role::Init)?;
     let sets = CapSets::from_spec(process.capabilities().as_ref());
     let nnp = process.no_new_privileges() == Some(true);
     if nnp {

@@ -309,6 +309,34 @@ pub struct EventsArgs {
     pub id: String,
 }
 
+/// `--log` and `--log-format` as given on the command line, before full parsing (so that even
+/// a parse error can be logged where the caller expects it).
+pub fn log_options(args: &[String]) -> (Option<PathBuf>, LogFormat) {
+    let mut path = None;
+    let mut format = LogFormat::Text;
+    let mut it = args.iter().skip(1);
+    while let Some(arg) = it.next() {
+        if arg == "--" {
+            break;
+        }
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_owned())),
+            None => (arg.as_str(), None),
+        };
+        let mut value = || inline.clone().or_else(|| it.next().cloned());
+        match name {
+            "--log" => path = value().map(PathBuf::from),
+            "--log-format" => {
+                if value().as_deref() == Some("json") {
+                    format = LogFormat::Json;
+                }
+            }
+            _ => {}
+        }
+    }
+    (path, format)
+}
+
 /// Go's flag package, which runc uses, accepts `-flag` as well as `--flag`; some callers rely on
 /// it (containerd passes `-no-subreaper`). Rewrite single-dash long options that this command
 /// line knows to double-dash ones before clap sees them.

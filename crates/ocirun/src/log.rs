@@ -73,6 +73,22 @@ impl Logger {
         }
     }
 
+    /// Creates the log file if it does not exist (runc opens it at startup).
+    pub fn touch(&self) {
+        if let Some(path) = &self.file {
+            let _ = OpenOptions::new().create(true).append(true).open(path);
+        }
+    }
+
+    /// Writes `msg` to the log file only (nothing on stderr).
+    pub fn log_only(&self, level: Level, msg: &str) {
+        if let Some(path) = &self.file {
+            if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(path) {
+                let _ = writeln!(f, "{}", self.line(level, msg));
+            }
+        }
+    }
+
     pub fn error(&self, msg: &str) {
         self.log(Level::Error, msg);
     }

@@ -44,12 +44,29 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 fn main() {
     let args = cli::normalize_args(std::env::args());
+    // The log file exists from the start (callers open it to read our error), and errors in the
+    // arguments themselves are logged there too, as runc does.
+    let (early_log, early_format) = cli::log_options(&args);
+    let early = Logger::new(early_log, early_format, false);
+    early.touch();
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { 1 } else { 0 };
+            if !e.use_stderr() {
+                // --help and the like: not an error.
+                let _ = e.print();
+                std::process::exit(0);
+            }
+            let text = e.render().to_string();
+            let first = text
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ")
+                .to_owned();
+            early.log_only(log::Level::Error, &first);
             let _ = e.print();
-            std::process::exit(code);
+            std::process::exit(1);
         }
     };
     if cli.version {

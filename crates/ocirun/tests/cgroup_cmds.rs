@@ -156,6 +156,17 @@ fn exec_runs_in_the_container() {
     let out = sb.ocirun(&["exec", "--process", proc_file.to_str().unwrap(), &id]);
     assert_eq!(stdout(&out), "from-file", "{}", stderr(&out));
 
+    // Unlike the init's, an exec'd process's cwd must exist (runc's behaviour).
+    let out = sb.ocirun(&["exec", "--cwd", "/no/such/dir", &id, "pwd"]);
+    assert_eq!(out.status.code(), Some(255));
+    assert!(
+        stderr(&out).contains("no such file or directory"),
+        "{}",
+        stderr(&out)
+    );
+    let out = sb.ocirun(&["exec", &id, "test", "-e", "/no"]);
+    assert_eq!(out.status.code(), Some(1), "exec created the missing cwd");
+
     let out = sb.ocirun(&["exec", &id, "no-such-binary"]);
     assert_eq!(out.status.code(), Some(255));
     assert!(

@@ -318,3 +318,30 @@ fn a_killed_create_is_removed_by_delete_force() {
     assert!(out.status.success(), "{}", stderr(&out));
     sb.assert_clean(&id);
 }
+
+#[test]
+fn the_log_file_is_created_at_start_and_gets_argument_errors() {
+    let sb = Sandbox::new("earlylog");
+    let log = sb.dir.join("log.json");
+    let out = sb.ocirun(&["--log", log.to_str().unwrap(), "list", "-q"]);
+    assert!(out.status.success());
+    assert!(
+        log.exists(),
+        "the log file is created even when nothing is logged"
+    );
+    let out = sb.ocirun(&[
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "no-such-command",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let v: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(v["level"], "error");
+    assert!(
+        v["msg"].as_str().unwrap().contains("no-such-command"),
+        "{v}"
+    );
+}
