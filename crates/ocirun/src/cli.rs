@@ -326,11 +326,7 @@ pub fn log_options(args: &[String]) -> (Option<PathBuf>, LogFormat) {
         let mut value = || inline.clone().or_else(|| it.next().cloned());
         match name {
             "--log" => path = value().map(PathBuf::from),
-            "--log-format" => {
-                if value().as_deref() == Some("json") {
-                    format = LogFormat::Json;
-                }
-            }
+            "--log-format" if value().as_deref() == Some("json") => format = LogFormat::Json,
             _ => {}
         }
     }
