@@ -206,6 +206,7 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32> {
                 passed,
                 console,
                 set_groups,
+                crate::lsm::Lsm::detect(),
             );
             let _ = chan.send(&FromChild::Failed(err));
             // SAFETY: leave the child without running the parent's destructors.
@@ -332,9 +333,10 @@ fn child(
     passed: Passed,
     console: Option<OwnedFd>,
     set_groups: bool,
+    lsm: crate::lsm::Lsm,
 ) -> ExecError {
     match child_steps(
-        chan, init_pidfd, join, rootfs, spec, process, filter, passed, console, set_groups,
+        chan, init_pidfd, join, rootfs, spec, process, filter, passed, console, set_groups, lsm,
     ) {
         Ok(never) => match never {},
         Err(e) => e,
@@ -355,6 +357,7 @@ fn child_steps(
     passed: Passed,
     console: Option<OwnedFd>,
     set_groups: bool,
+    lsm: crate::lsm::Lsm,
 ) -> std::result::Result<Never, ExecError> {
     // Not dumpable until execve: processes already in the container cannot ptrace us or open
     // our /proc files while we still run the runtime's code.
@@ -397,6 +400,7 @@ fn child_steps(
     }
     let mut prepared = process::prepare(
         process::Role::Exec,
+        lsm,
         process,
         filter,
         &passed.env(),

@@ -143,6 +143,8 @@ pub struct InitContext<'a> {
     pub seccomp: Option<&'a seccomp::Filter>,
     /// The container's cgroup directories on the host (for the `cgroup` mount).
     pub cgroup_paths: &'a [PathBuf],
+    /// The host's enabled security modules.
+    pub lsm: crate::lsm::Lsm,
     /// The session keyring to join (named after the container), unless `--no-new-keyring`.
     pub keyring: Option<String>,
 }
@@ -350,6 +352,7 @@ fn prepare<'a>(
 
     let mut prepared = process::prepare(
         process::Role::Init,
+        ctx.lsm,
         process,
         ctx.seccomp,
         &ctx.passed.env(),

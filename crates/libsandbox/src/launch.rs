@@ -99,6 +99,19 @@ pub fn create(store: &Store, opts: &CreateOptions, mode: Mode) -> Result<Launche
         errno: Errno::from(e),
     })?;
     let plan = Plan::from_spec(&spec);
+    let lsm = crate::lsm::Lsm::detect();
+    if lsm.selinux
+        && spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.mount_label().as_ref())
+            .is_some_and(|l| !l.is_empty())
+    {
+        return Err(Error::Usage(
+            "config.json: linux.mountLabel: SELinux mount labels are not supported by this runtime"
+                .into(),
+        ));
+    }
     let filter = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         Some(profile) => Some(seccomp::compile(profile).map_err(Error::Seccomp)?),
         None => None,
@@ -228,6 +241,7 @@ pub fn create(store: &Store, opts: &CreateOptions, mode: Mode) -> Result<Launche
         keyring: (!opts.no_new_keyring).then(|| opts.id.clone()),
         seccomp: filter.as_ref(),
         cgroup_paths: &cgroup_paths,
+        lsm,
     };
 
     // SAFETY: the runtime is single-threaded (nothing in it spawns threads); the child leaves

@@ -32,6 +32,8 @@ pub enum ProcessError {
         priority: i64,
         errno: Errno,
     },
+    #[error(transparent)]
+    Lsm(#[from] crate::lsm::LsmError),
     #[error("set no_new_privs: {errno}")]
     NoNewPrivs { errno: Errno },
     #[error("exec: {name:?}: executable file not found in $PATH")]
@@ -278,6 +280,7 @@ pub struct Prepared<'a> {
 /// missing binary is a create-time error as in runc.
 pub fn prepare<'a>(
     role: Role,
+    lsm: crate::lsm::Lsm,
     process: &Process,
     filter: Option<&'a seccomp::Filter>,
     extra_env: &[String],
@@ -287,6 +290,11 @@ pub fn prepare<'a>(
         set_io_priority(io)?;
     }
     enter_cwd(process.cwd(), role == Role::Init)?;
+    crate::lsm::apply(
+        lsm,
+        process.apparmor_profile().as_deref(),
+        process.selinux_label().as_deref(),
+    )?;
     let sets = CapSets::from_spec(process.capabilities().as_ref());
     let nnp = process.no_new_privileges() == Some(true);
     if nnp {

@@ -67,6 +67,7 @@ const MOUNT_OPTIONS: &[&str] = &[
 pub fn print() -> Result<i32, Failure> {
     let caps: Vec<&str> = libsandbox_caps();
     let host = cgroups::host_features().ok();
+    let lsm = libsandbox::Lsm::detect();
     let v = json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": libsandbox::OCI_VERSION,
@@ -83,8 +84,8 @@ pub fn print() -> Result<i32, Failure> {
                 "rdma": host.as_ref().is_some_and(|h| h.rdma),
             },
             "seccomp": seccomp::features(),
-            "apparmor": {"enabled": false},
-            "selinux": {"enabled": false},
+            "apparmor": {"enabled": lsm.apparmor},
+            "selinux": {"enabled": lsm.selinux},
             "intelRdt": {"enabled": false},
             "mountExtensions": {"idmap": {"enabled": false}},
         },

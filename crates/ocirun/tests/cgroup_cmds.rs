@@ -179,3 +179,33 @@ fn exec_runs_in_the_container() {
     assert_eq!(out.status.code(), Some(255));
     assert!(stderr(&out).contains("args"), "{}", stderr(&out));
 }
+
+#[test]
+fn many_concurrent_execs_into_one_container() {
+    let sb = Sandbox::new("execmany");
+    sb.write_config(&sb.config(&["sleep", "1000"]));
+    let id = sb.id("c");
+    assert!(sb.ocirun(&["run", "-d", &id]).status.success());
+    let outputs: Vec<(i32, String)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..12)
+            .map(|i| {
+                let sb = &sb;
+                let id = &id;
+                s.spawn(move || {
+                    let script = format!("echo exec-{i}; exit {}", i % 3);
+                    let out = sb.ocirun(&["exec", id, "sh", "-c", &script]);
+                    (out.status.code().unwrap_or(-1), stdout(&out))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (i, (status, out)) in outputs.iter().enumerate() {
+        assert_eq!(*status, (i % 3) as i32, "exec {i}: {out}");
+        assert_eq!(out, &format!("exec-{i}"));
+    }
+    // Only the init is left.
+    let out = sb.ocirun(&["ps", "--format", "json", &id]);
+    let pids: Vec<i32> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(pids.len(), 1, "{pids:?}");
+}
