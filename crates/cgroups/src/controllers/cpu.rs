@@ -11,19 +11,14 @@ use crate::layout::Version;
 
 const FIELD: &str = "cpu";
 
-/// v1 cpu.shares -> v2 cpu.weight, the conversion runc and crun use today: a quadratic in
-/// log2(shares) that maps 2 -> 1, 1024 (the v1 default) -> 100 (the v2 default) and
-/// 262144 -> 10000, so default containers keep the default weight.
+/// v1 cpu.shares -> v2 cpu.weight: the linear conversion of runc 1.1 (this project's
+/// compatibility reference; newer runc and crun releases moved to a curve that maps 1024 to 100).
 pub fn shares_to_weight(shares: u64) -> u64 {
     match shares {
         0 => 0,
-        1..=2 => 1,
-        262_144.. => 10_000,
-        _ => {
-            let l = (shares as f64).log2();
-            let exponent = (l * l + 125.0 * l) / 612.0 - 7.0 / 34.0;
-            10f64.powf(exponent).ceil() as u64
-        }
+        // runc's documented mapping of [2, 262144] onto [1, 10000] (docs/cgroup-v2.md), which
+        // the runc on these hosts applies and callers compare against.
+        _ => 1 + (shares.clamp(2, 262_144) - 2) * 9_999 / 262_142,
     }
 }
 
@@ -160,7 +155,8 @@ mod tests {
     fn shares_to_weight_fixed_points() {
         assert_eq!(shares_to_weight(0), 0);
         assert_eq!(shares_to_weight(2), 1);
-        assert_eq!(shares_to_weight(1024), 100);
+        assert_eq!(shares_to_weight(512), 20);
+        assert_eq!(shares_to_weight(1024), 39);
         assert_eq!(shares_to_weight(262_144), 10_000);
         assert_eq!(shares_to_weight(1_000_000), 10_000);
         // Monotonic in between.
