@@ -38,6 +38,6 @@ pub use devices::default_device_rules;
 pub use error::{Errno, Error, Result};
 pub use features::{HostFeatures, host_features};
 pub use layout::{Layout, detect as detect_layout};
-pub use manager::{FreezerState, Manager};
+pub use manager::{FreezerState, Joiner, Manager, join_self};
 pub use oom::OomEvents;
 pub use stats::{Event, Stats};

@@ -231,6 +231,21 @@ impl Manager {
 
     /// Moves process `pid` into the container's cgroup in every hierarchy (on hybrid hosts the
     /// unified one too, as runc does).
+    /// How a new process joins this cgroup without the cost of a move by pid: a v2 directory
+    /// for `clone3(CLONE_INTO_CGROUP)` (pure v2, and the unified hierarchy of a hybrid host), and
+    /// the v1 `tasks` files the process itself writes "0" to (see [`join_self`]).
+    pub fn joiner(&self) -> Result<Joiner> {
+        let clone_into = match self.v2() {
+            Some(h) => Some(open_dir(&h.path)?),
+            None => None,
+        };
+        let mut tasks = Vec::new();
+        for h in self.hierarchies.iter().filter(|h| h.version == Version::V1) {
+            tasks.push(open_write(&h.path.join("tasks"))?);
+        }
+        Ok(Joiner { clone_into, tasks })
+    }
+
     pub fn add_process(&self, pid: i32) -> Result<()> {
         let value = pid.to_string();
         for h in &self.hierarchies {
@@ -388,6 +403,56 @@ fn join_cgroup(mount: &Path, cgroup: &str) -> PathBuf {
     } else {
         mount.join(rel)
     }
+}
+
+/// What a process needs to join a container's cgroup as it starts.
+#[derive(Debug)]
+pub struct Joiner {
+    /// The v2 cgroup directory, for `clone3(CLONE_INTO_CGROUP)`.
+    pub clone_into: Option<OwnedFd>,
+    /// The v1 `tasks` files, opened for writing.
+    pub tasks: Vec<OwnedFd>,
+}
+
+/// Moves the calling thread into each v1 cgroup whose `tasks` file is given, by writing "0".
+///
+/// Moving a process by pid takes the kernel's global thread-group lock, whose writer waits for an
+/// RCU grace period (milliseconds, per hierarchy, on a busy host); a single-threaded process
+/// moving itself does not need it. Call it from the new process, before it has other threads.
+pub fn join_self(tasks: &[OwnedFd]) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    for fd in tasks {
+        // SAFETY: writes one byte from a static buffer to a valid fd.
+        let n = unsafe { libc::write(fd.as_raw_fd(), b"0".as_ptr().cast(), 1) };
+        if n != 1 {
+            let errno = Errno::last();
+            let path =
+                std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap_or_default();
+            return Err(Error::Write {
+                path,
+                value: "0".into(),
+                errno,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn open_write(path: &Path) -> Result<OwnedFd> {
+    let cpath = CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::Open {
+        path: path.to_path_buf(),
+        errno: Errno(libc::EINVAL),
+    })?;
+    // SAFETY: cpath is NUL-terminated.
+    let fd = unsafe { libc::open(cpath.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(Error::Open {
+            path: path.to_path_buf(),
+            errno: Errno::last(),
+        });
+    }
+    // SAFETY: a new fd that we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 fn open_dir(path: &Path) -> Result<OwnedFd> {

@@ -65,6 +65,8 @@ pub enum ExecError {
     Terminal(#[from] TerminalError),
     #[error(transparent)]
     Rlimit(#[from] crate::rlimits::RlimitError),
+    #[error("join the container's cgroup: {0}")]
+    Cgroup(String),
     #[error("{0}")]
     Protocol(String),
 }
@@ -137,10 +139,12 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32> {
     let join = namespaces_to_join(&spec, record.pid);
     let set_groups = setgroups_allowed(record.pid)?;
     let cgroup = cgroup_of(&record);
-    let cgroup_fd = match &cgroup {
-        Some(cg) => cg.open_cgroup_dir().map_err(Error::Cgroup)?,
+    let joiner = match &cgroup {
+        Some(cg) => Some(cg.joiner().map_err(Error::Cgroup)?),
         None => None,
     };
+    let clone_into = joiner.as_ref().and_then(|j| j.clone_into.as_ref());
+    let cgroup_tasks: &[OwnedFd] = joiner.as_ref().map_or(&[], |j| &j.tasks);
     let console = match &opts.console_socket {
         Some(path) => Some(OwnedFd::from(
             std::os::unix::net::UnixStream::connect(path).map_err(|e| Error::Io {
@@ -183,7 +187,7 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32> {
         })?;
     let passed = Passed::from_env(opts.preserve_fds);
     // SAFETY: the runtime is single-threaded; the child leaves through execve or _exit.
-    let forked = unsafe { clone::clone3(0, cgroup_fd.as_ref().map(|f| f.as_fd())) };
+    let forked = unsafe { clone::clone3(0, clone_into.map(|f| f.as_fd())) };
     if let Some(own) = &own_pidns {
         // SAFETY: back into our own pid namespace for later children.
         unsafe { libc::setns(own.as_raw_fd(), libc::CLONE_NEWPID) };
@@ -195,6 +199,11 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32> {
         Forked::Child => {
             drop(to_child);
             let chan = Channel::<FromChild, ToChild>::from_fd(from_runtime.into_fd());
+            if let Err(e) = cgroups::join_self(cgroup_tasks) {
+                let _ = chan.send(&FromChild::Failed(ExecError::Cgroup(e.to_string())));
+                // SAFETY: leave the child without running the parent's destructors.
+                unsafe { libc::_exit(255) }
+            }
             let err = child(
                 &chan,
                 &init_pidfd,
@@ -222,11 +231,6 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32> {
         let _ = clone::wait(&pidfd);
         e
     };
-    if cgroup_fd.is_none() {
-        if let Some(cg) = &cgroup {
-            cg.add_process(pid).map_err(|e| fail(Error::Cgroup(e)))?;
-        }
-    }
     to_child
         .send(&ToChild::Go)
         .map_err(|e| fail(child_gone(e)))?;

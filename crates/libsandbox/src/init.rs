@@ -89,6 +89,8 @@ pub enum InitError {
     },
     #[error("{step}: {errno}")]
     Step { step: String, errno: Errno },
+    #[error("join the container's cgroup: {0}")]
+    Cgroup(String),
     #[error("{0}")]
     Protocol(String),
     #[error("the container's init panicked: {0}")]
@@ -141,6 +143,8 @@ pub struct InitContext<'a> {
     /// The compiled seccomp filter, installed as the last step before execve (or before
     /// `Ready` when it notifies an agent, which must have the fd before the process runs).
     pub seccomp: Option<&'a seccomp::Filter>,
+    /// The v1 `tasks` files the init writes itself into (v2 is joined by the clone).
+    pub cgroup_tasks: &'a [OwnedFd],
     /// The container's cgroup directories on the host (for the `cgroup` mount).
     pub cgroup_paths: &'a [PathBuf],
     /// The host's enabled security modules.
@@ -182,6 +186,9 @@ fn prepare<'a>(
     ctx: &mut InitContext<'a>,
     chan: &ToRuntime,
 ) -> Result<(Option<ToRuntime>, process::Prepared<'a>), InitError> {
+    // First of all, into the container's cgroups: before any work is accounted, and before a
+    // cgroup namespace could be unshared.
+    cgroups::join_self(ctx.cgroup_tasks).map_err(|e| InitError::Cgroup(e.to_string()))?;
     for fd in ctx.close_fds.drain(..) {
         // SAFETY: closing our copy of a runtime fd that nothing in the child uses.
         unsafe { libc::close(fd) };

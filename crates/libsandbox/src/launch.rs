@@ -133,7 +133,7 @@ pub fn create(store: &Store, opts: &CreateOptions, mode: Mode) -> Result<Launche
         .map_err(Error::Cgroup)?;
     cgroup.create().map_err(Error::Cgroup)?;
     undo.cgroup = Some(cgroup.clone());
-    let cgroup_fd = cgroup.open_cgroup_dir().map_err(Error::Cgroup)?;
+    let joiner = cgroup.joiner().map_err(Error::Cgroup)?;
     let cgroup_paths: Vec<PathBuf> = cgroup.paths().map(Path::to_path_buf).collect();
 
     let terminal = spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
@@ -197,16 +197,16 @@ pub fn create(store: &Store, opts: &CreateOptions, mode: Mode) -> Result<Launche
     // finds the cgroup to remove (the init, losing its channel, exits by itself).
     dir.save(&record)?;
 
-    // A cgroup namespace must be rooted at the container's cgroup: with CLONE_INTO_CGROUP the
-    // clone does it; otherwise the init unshares it after the runtime moved it.
+    // A cgroup namespace must be rooted at the container's cgroup: on pure v2 the clone does it
+    // (CLONE_INTO_CGROUP); with v1 hierarchies the init unshares it after joining them.
     let mut clone_flags = plan.new & !(libc::CLONE_NEWTIME as u64);
     let mut late_unshare = 0;
-    if cgroup_fd.is_none() && plan.creates(LinuxNamespaceType::Cgroup) {
+    if !joiner.tasks.is_empty() && plan.creates(LinuxNamespaceType::Cgroup) {
         clone_flags &= !(libc::CLONE_NEWCGROUP as u64);
         late_unshare |= libc::CLONE_NEWCGROUP as u64;
     }
     let userns_new = plan.creates(LinuxNamespaceType::User);
-    let wait_for_go = userns_new || cgroup_fd.is_none() || container_hooks;
+    let wait_for_go = userns_new || container_hooks;
 
     let host_proc = ProcFs::host().map_err(|errno| Error::Sys {
         step: "open host /proc".into(),
@@ -241,12 +241,14 @@ pub fn create(store: &Store, opts: &CreateOptions, mode: Mode) -> Result<Launche
         keyring: (!opts.no_new_keyring).then(|| opts.id.clone()),
         seccomp: filter.as_ref(),
         cgroup_paths: &cgroup_paths,
+        cgroup_tasks: &joiner.tasks,
         lsm,
     };
 
     // SAFETY: the runtime is single-threaded (nothing in it spawns threads); the child leaves
     // only through init::main, which ends in execve or _exit.
-    let forked = unsafe { clone::clone3(clone_flags, cgroup_fd.as_ref().map(|f| f.as_fd())) };
+    let forked =
+        unsafe { clone::clone3(clone_flags, joiner.clone_into.as_ref().map(|f| f.as_fd())) };
     let forked = match forked {
         Ok(f) => f,
         Err(errno) => {
@@ -279,9 +281,6 @@ pub fn create(store: &Store, opts: &CreateOptions, mode: Mode) -> Result<Launche
     undo.child = Some(pidfd_dup);
     record.pid = pid;
 
-    if cgroup_fd.is_none() {
-        cgroup.add_process(pid).map_err(Error::Cgroup)?;
-    }
     if let Some(adj) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
         host_proc
             .write(
