@@ -261,6 +261,7 @@ pub fn run(store: &Store, opts: &launch::CreateOptions, detach: bool) -> Result<
         chan,
         pidfd,
         pty_master,
+        unsaved_config,
         ..
     } = launched;
     let mut tty = pty_master.map(crate::tty::TtyProxy::new);
@@ -280,6 +281,9 @@ pub fn run(store: &Store, opts: &launch::CreateOptions, detach: bool) -> Result<
         return Err(Error::State(msg));
     }
     record.status = Status::Running;
+    if let Some(bytes) = &unsaved_config {
+        dir.save_config(bytes)?;
+    }
     dir.save(&record)?;
     let mut warnings = run_warn(
         Some(&spec),

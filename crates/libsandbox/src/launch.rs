@@ -50,6 +50,8 @@ pub struct Launched {
     pub(crate) chan: Option<Channel<ToInit, FromInit>>,
     /// The pty master, for a foreground `run` with a terminal and no console socket.
     pub(crate) pty_master: Option<OwnedFd>,
+    /// The config bytes `run` still has to store (after starting the process).
+    pub(crate) unsaved_config: Option<Vec<u8>>,
     pub(crate) pidfd: OwnedFd,
 }
 
@@ -358,8 +360,14 @@ pub fn create(store: &Store, opts: &CreateOptions, mode: Mode) -> Result<Launche
         .map_err(Error::Cgroup)?;
     record.pid_start_time = state::process_start_time(pid).map(|(s, _)| s).unwrap_or(0);
     record.status = Status::Created;
-    dir.save_config(&config_bytes)?;
-    dir.save(&record)?;
+    // `run` records the container once, after the start: nothing stands between Ready and Start.
+    let unsaved_config = if mode == Mode::Create {
+        dir.save_config(&config_bytes)?;
+        dir.save(&record)?;
+        None
+    } else {
+        Some(config_bytes)
+    };
     if let Some(pid_file) = &opts.pid_file {
         write_pid_file(pid_file, pid)?;
     }
@@ -386,6 +394,7 @@ pub fn create(store: &Store, opts: &CreateOptions, mode: Mode) -> Result<Launche
         chan: (mode != Mode::Create).then_some(to_init),
         pty_master,
         pidfd,
+        unsaved_config,
     })
 }
 

@@ -309,6 +309,22 @@ pub struct EventsArgs {
     pub id: String,
 }
 
+/// The subcommand's name: the first argument that is neither an option nor the value of a
+/// global option that takes one.
+pub fn subcommand(args: &[String]) -> Option<&str> {
+    let mut it = args.iter().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--root" | "--log" | "--log-format" | "--criu" => {
+                it.next();
+            }
+            a if a.starts_with('-') => {}
+            a => return Some(a),
+        }
+    }
+    None
+}
+
 /// `--log` and `--log-format` as given on the command line, before full parsing (so that even
 /// a parse error can be logged where the caller expects it).
 pub fn log_options(args: &[String]) -> (Option<PathBuf>, LogFormat) {

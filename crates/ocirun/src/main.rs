@@ -44,6 +44,16 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 fn main() {
     let args = cli::normalize_args(std::env::args());
+    // Commands that fork into a container first make sure this executable cannot be written
+    // from inside it (CVE-2019-5736). Doing it before any parsing keeps the work that the
+    // re-executed image repeats to a minimum.
+    if matches!(cli::subcommand(&args), Some("create" | "run" | "exec")) {
+        if let Err(e) = libsandbox::protect_executable() {
+            let (log_file, format) = cli::log_options(&args);
+            Logger::new(log_file, format, false).error(&e.to_string());
+            std::process::exit(1);
+        }
+    }
     // The log file exists from the start (callers open it to read our error), and errors in the
     // arguments themselves are logged there too, as runc does.
     let (early_log, early_format) = cli::log_options(&args);
@@ -91,8 +101,7 @@ fn main() {
         let _ = Cli::command().print_help();
         std::process::exit(1);
     };
-    // Commands that fork into a container first make sure this executable cannot be written
-    // from inside it (CVE-2019-5736).
+    // (Already done before parsing when the subcommand was recognisable; this covers the rest.)
     if matches!(
         command,
         Command::Create(_) | Command::Run(_) | Command::Exec(_)
