@@ -63,17 +63,26 @@ pub fn openat2(
         mode: u64::from(mode),
         resolve,
     };
-    // SAFETY: `cpath` is NUL-terminated, `how` is a valid open_how of the size passed.
-    let fd = retry(|| unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            dir.as_raw_fd(),
-            cpath.as_ptr(),
-            &how as *const OpenHow,
-            std::mem::size_of::<OpenHow>(),
-        )
-    })?;
-    Ok(owned(fd))
+    // With RESOLVE_IN_ROOT or RESOLVE_BENEATH, the kernel gives up on `..` with EAGAIN when any
+    // rename or mount happened on the system during the walk (it cannot prove the walk stayed
+    // inside); that is not an error of ours, so try again, a bounded number of times.
+    let mut attempts = 0;
+    loop {
+        // SAFETY: `cpath` is NUL-terminated, `how` is a valid open_how of the size passed.
+        let result = retry(|| unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dir.as_raw_fd(),
+                cpath.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
+        });
+        match result {
+            Err(Errno(libc::EAGAIN)) if attempts < 256 => attempts += 1,
+            other => return other.map(owned),
+        }
+    }
 }
 
 /// `openat(2)` with `O_CLOEXEC` added.
