@@ -333,7 +333,7 @@ mod tests {
         let config: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(concat!(
                 env!("CARGO_MANIFEST_DIR"),
-                "/../../../shared/fixtures/docker-20.10-default.json"
+                "/../../fixtures/docker-20.10-default.json"
             ))
             .unwrap(),
         )

@@ -108,7 +108,7 @@ fn docker_rich_profile_compiles_and_loads() {
 #[test]
 fn containerd_default_profile_compiles_and_loads() {
     // `ctr run` without --seccomp writes no linux.seccomp; with --seccomp it
-    // writes containerd's default profile (captured in tests/fixtures).
+    // writes containerd's default profile (captured in the project's fixtures/).
     assert!(fixture_seccomp("ctr-1.6-default.json").is_none());
     let filter = compile(&fixture_seccomp("ctr-1.6-seccomp.json").unwrap()).unwrap();
     let ended = expect_errnos(

@@ -12,17 +12,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use oci_spec::runtime::LinuxSeccomp;
 use seccomp::{Filter, TargetArch, syscall_number};
 
-/// The `linux.seccomp` section of a config.json fixture: this crate's
-/// tests/fixtures (containerd's profile, captured from `ctr run --seccomp`)
-/// or the project's ../shared/fixtures.
+/// The `linux.seccomp` section of a config.json fixture in the project's `fixtures/`.
 pub fn fixture_seccomp(name: &str) -> Option<LinuxSeccomp> {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let local = manifest.join("tests/fixtures").join(name);
-    let path = if local.exists() {
-        local
-    } else {
-        manifest.join("../../../shared/fixtures").join(name)
-    };
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures")
+        .join(name);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()));
     let config: serde_json::Value = serde_json::from_str(&text).unwrap();
