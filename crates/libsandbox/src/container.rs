@@ -358,12 +358,8 @@ impl SignalForwarder {
         }
     }
 
-    /// Relays signals until the process behind `pidfd` exits; returns its status.
-    pub(crate) fn wait(&self, pidfd: &OwnedFd) -> Result<i32> {
-        self.wait_with_tty(pidfd, None)
-    }
-
-    /// Like `wait`, also relaying a terminal.
+    /// Relays signals (and a terminal, when given) until the process behind `pidfd` exits;
+    /// returns its status.
     pub(crate) fn wait_with_tty(
         &self,
         pidfd: &OwnedFd,

@@ -127,9 +127,9 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32> {
         return Err(Error::Usage("exec: no command given".into()));
     }
     let terminal = process.terminal() == Some(true);
-    if terminal && opts.console_socket.is_none() {
+    if terminal && opts.console_socket.is_none() && opts.detach {
         return Err(Error::Usage(
-            "exec: a terminal needs --console-socket".into(),
+            "a terminal for a detached process needs --console-socket".into(),
         ));
     }
     let filter = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
@@ -154,6 +154,21 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32> {
             })?,
         )),
         None => None,
+    };
+    // In the foreground without a console socket, the runtime relays the terminal itself: the
+    // process sends its pty master over a socket pair instead.
+    let mut local_console = None;
+    let console = match console {
+        None if terminal => {
+            let (ours, theirs) =
+                std::os::unix::net::UnixStream::pair().map_err(|e| Error::Sys {
+                    step: "create console socket pair".into(),
+                    errno: Errno::from(e),
+                })?;
+            local_console = Some(OwnedFd::from(ours));
+            Some(OwnedFd::from(theirs))
+        }
+        other => other,
     };
 
     // The pid namespace applies to children: enter it for the clone only.
@@ -292,7 +307,23 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32> {
     }
     match forward {
         None => Ok(0),
-        Some(f) => f.wait(&pidfd),
+        Some(f) => {
+            let mut tty = match &local_console {
+                Some(sock) => {
+                    let mut buf = [0u8; 64];
+                    let (_, mut fds) =
+                        channel::recv_with_fds(sock.as_fd(), &mut buf).map_err(|errno| {
+                            Error::Sys {
+                                step: "receive the pty master".into(),
+                                errno,
+                            }
+                        })?;
+                    fds.pop().map(crate::tty::TtyProxy::new)
+                }
+                None => None,
+            };
+            f.wait_with_tty(&pidfd, tty.as_mut())
+        }
     }
 }
 
