@@ -140,59 +140,14 @@ impl Bundle {
     }
 }
 
-const CAPS: [&str; 3] = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
-
-/// The default config: what `runc spec` generates, with `terminal` off and the
-/// checker as the process.
+/// The default config: what `runc spec` generates (the project's fixture of it), with
+/// `terminal` off and the checker as the process.
 pub fn default_config() -> Value {
-    json!({
-        "ociVersion": "1.0.2-dev",
-        "process": {
-            "terminal": false,
-            "user": { "uid": 0, "gid": 0 },
-            "args": [CHECKER, "report"],
-            "env": [
-                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                "TERM=xterm"
-            ],
-            "cwd": "/",
-            "capabilities": {
-                "bounding": CAPS, "effective": CAPS, "permitted": CAPS, "ambient": CAPS
-            },
-            "rlimits": [ { "type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024 } ],
-            "noNewPrivileges": true
-        },
-        "root": { "path": "rootfs", "readonly": true },
-        "hostname": "oci-conformance",
-        "mounts": [
-            { "destination": "/proc", "type": "proc", "source": "proc" },
-            { "destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-              "options": ["nosuid", "strictatime", "mode=755", "size=65536k"] },
-            { "destination": "/dev/pts", "type": "devpts", "source": "devpts",
-              "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"] },
-            { "destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-              "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] },
-            { "destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
-              "options": ["nosuid", "noexec", "nodev"] },
-            { "destination": "/sys", "type": "sysfs", "source": "sysfs",
-              "options": ["nosuid", "noexec", "nodev", "ro"] },
-            { "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
-              "options": ["nosuid", "noexec", "nodev", "relatime", "ro"] }
-        ],
-        "linux": {
-            "resources": { "devices": [ { "allow": false, "access": "rwm" } ] },
-            "namespaces": [
-                { "type": "pid" }, { "type": "network" }, { "type": "ipc" },
-                { "type": "uts" }, { "type": "mount" }
-            ],
-            "maskedPaths": [
-                "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
-                "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
-                "/proc/sched_debug", "/sys/firmware", "/proc/scsi"
-            ],
-            "readonlyPaths": [
-                "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"
-            ]
-        }
-    })
+    let mut config: Value =
+        serde_json::from_str(include_str!("../../fixtures/runc-spec-default.json"))
+            .expect("the runc spec fixture is JSON");
+    config["process"]["terminal"] = json!(false);
+    config["process"]["args"] = json!([CHECKER, "report"]);
+    config["hostname"] = json!("oci-conformance");
+    config
 }

@@ -111,6 +111,8 @@ pub struct CapSets {
     pub permitted: u64,
     pub inheritable: u64,
     pub ambient: u64,
+    /// The kernel's highest capability (read once per process).
+    pub last: u32,
 }
 
 impl CapSets {
@@ -118,9 +120,13 @@ impl CapSets {
     pub fn from_spec(caps: Option<&LinuxCapabilities>) -> CapSets {
         let last = last_cap();
         let Some(c) = caps else {
-            return CapSets::default();
+            return CapSets {
+                last,
+                ..CapSets::default()
+            };
         };
         CapSets {
+            last,
             bounding: mask(c.bounding().as_ref(), last),
             effective: mask(c.effective().as_ref(), last),
             permitted: mask(c.permitted().as_ref(), last),
@@ -131,8 +137,8 @@ impl CapSets {
 }
 
 /// Drops every capability not in `bounding` from the bounding set.
-pub fn apply_bounding(bounding: u64) -> Result<(), CapsError> {
-    for cap in 0..=last_cap() {
+pub fn apply_bounding(bounding: u64, last: u32) -> Result<(), CapsError> {
+    for cap in 0..=last {
         if bounding & (1u64 << cap) != 0 {
             continue;
         }
@@ -195,11 +201,11 @@ pub fn capset(effective: u64, permitted: u64, inheritable: u64) -> Result<(), Ca
 }
 
 /// Raises each ambient capability (they must already be permitted and inheritable).
-pub fn raise_ambient(ambient: u64) -> Result<(), CapsError> {
+pub fn raise_ambient(ambient: u64, last: u32) -> Result<(), CapsError> {
     if ambient == 0 {
         return Ok(());
     }
-    for cap in 0..=last_cap() {
+    for cap in 0..=last {
         if ambient & (1u64 << cap) == 0 {
             continue;
         }

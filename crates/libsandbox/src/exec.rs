@@ -137,7 +137,9 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32> {
         None => None,
     };
     let join = namespaces_to_join(&spec, record.pid);
-    let set_groups = setgroups_allowed(record.pid)?;
+    // Only a user namespace of the container's own can deny setgroups.
+    let set_groups = join & libc::CLONE_NEWUSER as u64 == 0 || setgroups_allowed(record.pid)?;
+    let lsm = crate::lsm::Lsm::detect();
     let cgroup = cgroup_of(&record);
     let joiner = match &cgroup {
         Some(cg) => Some(cg.joiner().map_err(Error::Cgroup)?),
@@ -145,31 +147,9 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32> {
     };
     let clone_into = joiner.as_ref().and_then(|j| j.clone_into.as_ref());
     let cgroup_tasks: &[OwnedFd] = joiner.as_ref().map_or(&[], |j| &j.tasks);
-    let console = match &opts.console_socket {
-        Some(path) => Some(OwnedFd::from(
-            std::os::unix::net::UnixStream::connect(path).map_err(|e| Error::Io {
-                op: "connect to console socket",
-                path: path.clone(),
-                errno: Errno::from(e),
-            })?,
-        )),
-        None => None,
-    };
-    // In the foreground without a console socket, the runtime relays the terminal itself: the
-    // process sends its pty master over a socket pair instead.
-    let mut local_console = None;
-    let console = match console {
-        None if terminal => {
-            let (ours, theirs) =
-                std::os::unix::net::UnixStream::pair().map_err(|e| Error::Sys {
-                    step: "create console socket pair".into(),
-                    errno: Errno::from(e),
-                })?;
-            local_console = Some(OwnedFd::from(ours));
-            Some(OwnedFd::from(theirs))
-        }
-        other => other,
-    };
+    // In the foreground without a console socket, the runtime relays the terminal itself.
+    let mut relay = crate::tty::Console::open(opts.console_socket.as_deref(), terminal)?;
+    let console = relay.for_child.take();
 
     // The pid namespace applies to children: enter it for the clone only.
     let own_pidns = if join & libc::CLONE_NEWPID as u64 != 0 {
@@ -214,24 +194,24 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32> {
         Forked::Child => {
             drop(to_child);
             let chan = Channel::<FromChild, ToChild>::from_fd(from_runtime.into_fd());
-            if let Err(e) = cgroups::join_self(cgroup_tasks) {
-                let _ = chan.send(&FromChild::Failed(ExecError::Cgroup(e.to_string())));
-                // SAFETY: leave the child without running the parent's destructors.
-                unsafe { libc::_exit(255) }
-            }
-            let err = child(
-                &chan,
-                &init_pidfd,
-                join & !(libc::CLONE_NEWPID as u64),
-                &record.rootfs,
-                &spec,
+            let steps = ChildSteps {
+                chan: &chan,
+                cgroup_tasks,
+                init_pidfd: &init_pidfd,
+                join: join & !(libc::CLONE_NEWPID as u64),
+                rootfs: &record.rootfs,
+                spec: &spec,
                 process,
-                filter.as_ref(),
+                filter: filter.as_ref(),
                 passed,
                 console,
                 set_groups,
-                crate::lsm::Lsm::detect(),
-            );
+                lsm,
+            };
+            let err = match steps.run() {
+                Ok(never) => match never {},
+                Err(e) => e,
+            };
             let _ = chan.send(&FromChild::Failed(err));
             // SAFETY: leave the child without running the parent's destructors.
             unsafe { libc::_exit(255) }
@@ -253,31 +233,8 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32> {
         match to_child.recv() {
             Ok(FromChild::Ready) => break,
             Ok(FromChild::SeccompNotify { fd }) => {
-                let profile = spec
-                    .linux()
-                    .as_ref()
-                    .and_then(|l| l.seccomp().as_ref())
-                    .expect("a filter came from it");
-                let notify = crate::launch::pidfd_getfd(&pidfd, fd).map_err(|errno| {
-                    fail(Error::Sys {
-                        step: "take the seccomp notify fd".into(),
-                        errno,
-                    })
-                })?;
-                let Some(path) = profile.listener_path() else {
-                    return Err(fail(Error::Usage(
-                        "linux.seccomp: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath".into(),
-                    )));
-                };
                 let st = record.oci_state(Status::Running);
-                seccomp::send_to_listener(
-                    path,
-                    &st.to_spec_state(),
-                    pid,
-                    profile.listener_metadata().as_deref(),
-                    notify.as_fd(),
-                )
-                .map_err(|e| fail(Error::Seccomp(e)))?;
+                crate::launch::hand_to_agent(&spec, &pidfd, fd, &st, pid).map_err(fail)?;
                 to_child
                     .send(&ToChild::SeccompDone)
                     .map_err(|e| fail(child_gone(e)))?;
@@ -308,20 +265,7 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32> {
     match forward {
         None => Ok(0),
         Some(f) => {
-            let mut tty = match &local_console {
-                Some(sock) => {
-                    let mut buf = [0u8; 64];
-                    let (_, mut fds) =
-                        channel::recv_with_fds(sock.as_fd(), &mut buf).map_err(|errno| {
-                            Error::Sys {
-                                step: "receive the pty master".into(),
-                                errno,
-                            }
-                        })?;
-                    fds.pop().map(crate::tty::TtyProxy::new)
-                }
-                None => None,
-            };
+            let mut tty = relay.receive_master()?.map(crate::tty::TtyProxy::new);
             f.wait_with_tty(&pidfd, tty.as_mut())
         }
     }
@@ -330,136 +274,124 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32> {
 /// Whether the container's user namespace allows setgroups(2), read from the init's
 /// `setgroups` file through the host's verified procfs (never the container's /proc).
 fn setgroups_allowed(init: i32) -> Result<bool> {
-    let proc = crate::procfs::ProcFs::host().map_err(|errno| Error::Sys {
-        step: "open host /proc".into(),
-        errno,
-    })?;
-    let rel = std::path::PathBuf::from(format!("{init}/setgroups"));
-    let fd = proc
-        .open(&rel, libc::O_RDONLY)
+    crate::procfs::ProcFs::host()
+        .and_then(|proc| proc.setgroups_allowed(init as u32))
         .map_err(|errno| Error::Sys {
             step: format!("read /proc/{init}/setgroups"),
             errno,
-        })?;
-    let mut text = String::new();
-    std::io::Read::read_to_string(&mut std::fs::File::from(fd), &mut text).map_err(|e| {
-        Error::Sys {
-            step: format!("read /proc/{init}/setgroups"),
-            errno: Errno::from(e),
-        }
-    })?;
-    Ok(text.trim() != "deny")
+        })
 }
 
 fn child_gone(e: ChannelError) -> Error {
     Error::State(format!("the process went away during setup ({e})"))
 }
 
-/// The exec'd process's side, up to `execve`. Returns only on failure.
-#[allow(clippy::too_many_arguments)]
-fn child(
-    chan: &Channel<FromChild, ToChild>,
-    init_pidfd: &OwnedFd,
+/// What the exec'd process's side needs, up to `execve`.
+struct ChildSteps<'a> {
+    chan: &'a Channel<FromChild, ToChild>,
+    /// The v1 `tasks` files to write ourselves into (v2 was joined by the clone).
+    cgroup_tasks: &'a [OwnedFd],
+    init_pidfd: &'a OwnedFd,
+    /// Namespaces to join (the pid namespace was entered by the runtime for the clone).
     join: u64,
-    rootfs: &std::path::Path,
-    spec: &Spec,
-    process: &Process,
-    filter: Option<&seccomp::Filter>,
+    rootfs: &'a std::path::Path,
+    spec: &'a Spec,
+    process: &'a Process,
+    filter: Option<&'a seccomp::Filter>,
     passed: Passed,
     console: Option<OwnedFd>,
     set_groups: bool,
     lsm: crate::lsm::Lsm,
-) -> ExecError {
-    match child_steps(
-        chan, init_pidfd, join, rootfs, spec, process, filter, passed, console, set_groups, lsm,
-    ) {
-        Ok(never) => match never {},
-        Err(e) => e,
-    }
 }
 
 enum Never {}
 
-#[allow(clippy::too_many_arguments)]
-fn child_steps(
-    chan: &Channel<FromChild, ToChild>,
-    init_pidfd: &OwnedFd,
-    join: u64,
-    rootfs: &std::path::Path,
-    spec: &Spec,
-    process: &Process,
-    filter: Option<&seccomp::Filter>,
-    passed: Passed,
-    console: Option<OwnedFd>,
-    set_groups: bool,
-    lsm: crate::lsm::Lsm,
-) -> std::result::Result<Never, ExecError> {
-    // Not dumpable until execve: processes already in the container cannot ptrace us or open
-    // our /proc files while we still run the runtime's code.
-    // SAFETY: prctl with integer arguments.
-    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
-    match chan.recv()? {
-        ToChild::Go => {}
-        other => return Err(ExecError::Protocol(format!("expected Go, got {other:?}"))),
-    }
-    if join != 0 {
-        // SAFETY: setns with a valid pidfd and namespace flags; joins them all atomically.
-        check(unsafe { libc::setns(init_pidfd.as_raw_fd(), join as libc::c_int) })
-            .map_err(|errno| ExecError::Setns { errno })?;
-    }
-    if !spec::namespace_set(spec).contains(&LinuxNamespaceType::Mount) {
-        let c = crate::sys::cpath(rootfs).map_err(|errno| ExecError::Chroot { errno })?;
-        // SAFETY: `c` is NUL-terminated.
-        check(unsafe { libc::chroot(c.as_ptr()) }).map_err(|errno| ExecError::Chroot { errno })?;
-    }
-    if let Some(sock) = console {
-        // SAFETY: setsid has no memory effects; the process leads its terminal's session.
-        unsafe { libc::setsid() };
-        let root = crate::sys::openat(
-            crate::sys::cwd(),
-            std::path::Path::new("/"),
-            libc::O_PATH | libc::O_DIRECTORY,
-            0,
-        )
-        .map_err(|errno| TerminalError::OpenPtmx { errno })?;
-        let size = process
-            .console_size()
-            .as_ref()
-            .map(|b| (b.height() as u16, b.width() as u16));
-        let pty = terminal::open(root.as_fd(), size)?;
-        terminal::send_master(sock.as_fd(), &pty.master)?;
-        terminal::become_controlling(&pty.peer)?;
-    }
-    if let Some(limits) = process.rlimits() {
-        crate::rlimits::apply(limits)?;
-    }
-    let mut prepared = process::prepare(
-        process::Role::Exec,
-        lsm,
-        process,
-        filter,
-        &passed.env(),
-        set_groups,
-    )?;
-    if let Some(fd) = prepared.install_notify_filter()? {
-        chan.send(&FromChild::SeccompNotify { fd: fd.as_raw_fd() })?;
+impl ChildSteps<'_> {
+    /// The steps; returns only on failure.
+    fn run(self) -> std::result::Result<Never, ExecError> {
+        let ChildSteps {
+            chan,
+            cgroup_tasks,
+            init_pidfd,
+            join,
+            rootfs,
+            spec,
+            process,
+            filter,
+            passed,
+            console,
+            set_groups,
+            lsm,
+        } = self;
+        cgroups::join_self(cgroup_tasks).map_err(|e| ExecError::Cgroup(e.to_string()))?;
+        // Not dumpable until execve: processes already in the container cannot ptrace us or open
+        // our /proc files while we still run the runtime's code.
+        // SAFETY: prctl with integer arguments.
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
         match chan.recv()? {
-            ToChild::SeccompDone => {}
+            ToChild::Go => {}
+            other => return Err(ExecError::Protocol(format!("expected Go, got {other:?}"))),
+        }
+        if join != 0 {
+            // SAFETY: setns with a valid pidfd and namespace flags; joins them all atomically.
+            check(unsafe { libc::setns(init_pidfd.as_raw_fd(), join as libc::c_int) })
+                .map_err(|errno| ExecError::Setns { errno })?;
+        }
+        if !spec::namespace_set(spec).contains(&LinuxNamespaceType::Mount) {
+            let c = crate::sys::cpath(rootfs).map_err(|errno| ExecError::Chroot { errno })?;
+            // SAFETY: `c` is NUL-terminated.
+            check(unsafe { libc::chroot(c.as_ptr()) })
+                .map_err(|errno| ExecError::Chroot { errno })?;
+        }
+        if let Some(sock) = console {
+            // SAFETY: setsid has no memory effects; the process leads its terminal's session.
+            unsafe { libc::setsid() };
+            let root = crate::sys::openat(
+                crate::sys::cwd(),
+                std::path::Path::new("/"),
+                libc::O_PATH | libc::O_DIRECTORY,
+                0,
+            )
+            .map_err(|errno| TerminalError::OpenPtmx { errno })?;
+            let size = process
+                .console_size()
+                .as_ref()
+                .map(|b| (b.height() as u16, b.width() as u16));
+            let pty = terminal::open(root.as_fd(), size)?;
+            terminal::send_master(sock.as_fd(), &pty.master)?;
+            terminal::become_controlling(&pty.peer)?;
+        }
+        if let Some(limits) = process.rlimits() {
+            crate::rlimits::apply(limits)?;
+        }
+        let mut prepared = process::prepare(
+            process::Role::Exec,
+            lsm,
+            process,
+            filter,
+            &passed.env(),
+            set_groups,
+        )?;
+        if let Some(fd) = prepared.install_notify_filter()? {
+            chan.send(&FromChild::SeccompNotify { fd: fd.as_raw_fd() })?;
+            match chan.recv()? {
+                ToChild::SeccompDone => {}
+                other => {
+                    return Err(ExecError::Protocol(format!(
+                        "expected SeccompDone, got {other:?}"
+                    )));
+                }
+            }
+        }
+        chan.send(&FromChild::Ready)?;
+        match chan.recv()? {
+            ToChild::Start => {}
             other => {
                 return Err(ExecError::Protocol(format!(
-                    "expected SeccompDone, got {other:?}"
+                    "expected Start, got {other:?}"
                 )));
             }
         }
+        Err(prepared.exec(passed).into())
     }
-    chan.send(&FromChild::Ready)?;
-    match chan.recv()? {
-        ToChild::Start => {}
-        other => {
-            return Err(ExecError::Protocol(format!(
-                "expected Start, got {other:?}"
-            )));
-        }
-    }
-    Err(prepared.exec(passed).into())
 }

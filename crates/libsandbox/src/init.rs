@@ -497,17 +497,9 @@ fn set_groups_allowed(plan: &Plan) -> Result<bool, InitError> {
     if plan.joins(LinuxNamespaceType::User).is_none() {
         return Ok(true);
     }
-    let proc = ProcFs::new_private().map_err(step("open procfs to read setgroups"))?;
-    let fd = proc
-        .open(
-            &Path::new(&std::process::id().to_string()).join("setgroups"),
-            libc::O_RDONLY,
-        )
-        .map_err(step("read setgroups"))?;
-    let mut text = String::new();
-    std::io::Read::read_to_string(&mut std::fs::File::from(fd), &mut text)
-        .map_err(|e| step("read setgroups")(Errno::from(e)))?;
-    Ok(text.trim() != "deny")
+    ProcFs::new_private()
+        .and_then(|proc| proc.setgroups_allowed(std::process::id()))
+        .map_err(step("read setgroups of the joined user namespace"))
 }
 
 /// Waits for `start` to connect, and reads its `Start`.

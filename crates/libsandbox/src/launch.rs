@@ -6,7 +6,6 @@
 //! set up, and records the container. If any step fails, everything made so far is undone.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
@@ -139,27 +138,12 @@ pub fn create(store: &Store, opts: &CreateOptions, mode: Mode) -> Result<Launche
     let cgroup_paths: Vec<PathBuf> = cgroup.paths().map(Path::to_path_buf).collect();
 
     let terminal = spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
-    // A foreground `run` with a terminal and no console socket relays the pty itself: the init
-    // sends the master over a socket pair instead.
-    let mut local_console: Option<OwnedFd> = None;
-    let console_socket = match &opts.console_socket {
-        None if terminal && mode == Mode::Run => {
-            let (ours, theirs) = UnixStream::pair().map_err(|e| Error::Sys {
-                step: "create console socket pair".into(),
-                errno: Errno::from(e),
-            })?;
-            local_console = Some(OwnedFd::from(ours));
-            Some(OwnedFd::from(theirs))
-        }
-        Some(path) => Some(OwnedFd::from(UnixStream::connect(path).map_err(|e| {
-            Error::Io {
-                op: "connect to console socket",
-                path: path.clone(),
-                errno: Errno::from(e),
-            }
-        })?)),
-        None => None,
-    };
+    // A foreground `run` with a terminal and no console socket relays the pty itself.
+    let mut console = crate::tty::Console::open(
+        opts.console_socket.as_deref(),
+        terminal && mode == Mode::Run,
+    )?;
+    let console_socket = console.for_child.take();
     if terminal && console_socket.is_none() {
         return Err(Error::Usage(
             "process.terminal is true: --console-socket is required (unless run in the foreground)"
@@ -324,28 +308,9 @@ pub fn create(store: &Store, opts: &CreateOptions, mode: Mode) -> Result<Launche
             }
             Ok(FromInit::Ready) => break,
             Ok(FromInit::SeccompNotify { fd }) => {
-                let profile = linux
-                    .and_then(|l| l.seccomp().as_ref())
-                    .expect("filter came from it");
-                let notify_fd = pidfd_getfd(&pidfd, fd).map_err(|errno| Error::Sys {
-                    step: "take the seccomp notify fd from the init".into(),
-                    errno,
-                })?;
-                let path = profile.listener_path().as_ref().ok_or_else(|| {
-                    Error::Usage(
-                        "linux.seccomp: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath".into(),
-                    )
-                })?;
                 let mut st = record.oci_state(Status::Creating);
                 st.pid = pid;
-                seccomp::send_to_listener(
-                    path,
-                    &st.to_spec_state(),
-                    pid,
-                    profile.listener_metadata().as_deref(),
-                    notify_fd.as_fd(),
-                )
-                .map_err(Error::Seccomp)?;
+                hand_to_agent(&spec, &pidfd, fd, &st, pid)?;
                 to_init
                     .send(&ToInit::SeccompDone)
                     .map_err(|e| init_gone(e, &pidfd))?;
@@ -372,18 +337,7 @@ pub fn create(store: &Store, opts: &CreateOptions, mode: Mode) -> Result<Launche
         write_pid_file(pid_file, pid)?;
     }
 
-    let pty_master = match &local_console {
-        Some(sock) => {
-            let mut buf = [0u8; 64];
-            let (_, mut fds) =
-                channel::recv_with_fds(sock.as_fd(), &mut buf).map_err(|errno| Error::Sys {
-                    step: "receive the pty master".into(),
-                    errno,
-                })?;
-            fds.pop()
-        }
-        None => None,
-    };
+    let pty_master = console.receive_master()?;
     let dir = undo.dir.take().expect("set above");
     undo.cgroup = None;
     undo.child = None;
@@ -418,8 +372,39 @@ fn resources_with_device_rules(spec: &Spec) -> oci_spec::runtime::LinuxResources
     resources
 }
 
+/// Takes a notify fd (number `fd` in the process behind `pidfd`) and hands it, with the
+/// container's state, to the seccomp agent at `linux.seccomp.listenerPath`.
+pub(crate) fn hand_to_agent(
+    spec: &Spec,
+    pidfd: &OwnedFd,
+    fd: i32,
+    state: &crate::state::OciState,
+    pid: i32,
+) -> Result<()> {
+    let profile = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .ok_or_else(|| Error::Usage("a notify fd without linux.seccomp".into()))?;
+    let path = profile.listener_path().as_ref().ok_or_else(|| {
+        Error::Usage("linux.seccomp: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath".into())
+    })?;
+    let notify = pidfd_getfd(pidfd, fd).map_err(|errno| Error::Sys {
+        step: "take the seccomp notify fd from the container process".into(),
+        errno,
+    })?;
+    seccomp::send_to_listener(
+        path,
+        &state.to_spec_state(),
+        pid,
+        profile.listener_metadata().as_deref(),
+        notify.as_fd(),
+    )
+    .map_err(Error::Seccomp)
+}
+
 /// `pidfd_getfd(2)`: a copy of fd `fd` of the process behind `pidfd`.
-pub(crate) fn pidfd_getfd(pidfd: &OwnedFd, fd: i32) -> std::result::Result<OwnedFd, Errno> {
+fn pidfd_getfd(pidfd: &OwnedFd, fd: i32) -> std::result::Result<OwnedFd, Errno> {
     // SAFETY: plain integer arguments; the result is a new fd that we own.
     let ret = check(unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) })?;
     // SAFETY: as above.

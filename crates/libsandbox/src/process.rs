@@ -161,7 +161,7 @@ pub fn set_identity(
     set_groups: bool,
     keep_sys_admin: bool,
 ) -> Result<(), ProcessError> {
-    caps::apply_bounding(sets.bounding)?;
+    caps::apply_bounding(sets.bounding, sets.last)?;
     caps::keep_caps(true)?;
     identity::switch(process.user(), set_groups)?;
     caps::keep_caps(false)?;
@@ -178,7 +178,7 @@ pub fn set_identity(
     // The kernel only lets a capability be ambient when it is permitted and inheritable; runc's
     // default template lists ambient capabilities without inheritable ones, and runc (like
     // crun) skips what cannot be raised rather than failing the container.
-    caps::raise_ambient(sets.ambient & sets.permitted & sets.inheritable)?;
+    caps::raise_ambient(sets.ambient & sets.permitted & sets.inheritable, sets.last)?;
     identity::set_umask(process.user());
     Ok(())
 }

@@ -84,6 +84,19 @@ impl ProcFs {
         file.write_all(data).map_err(Errno::from)
     }
 
+    /// Whether process `pid`'s user namespace allows setgroups(2) (its `setgroups` file does not
+    /// say "deny").
+    pub fn setgroups_allowed(&self, pid: u32) -> Result<bool, Errno> {
+        let fd = self.open(
+            &Path::new(&pid.to_string()).join("setgroups"),
+            libc::O_RDONLY,
+        )?;
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::fs::File::from(fd), &mut text)
+            .map_err(Errno::from)?;
+        Ok(text.trim() != "deny")
+    }
+
     /// The root directory fd.
     pub fn root(&self) -> BorrowedFd<'_> {
         self.root.as_fd()

@@ -2,7 +2,66 @@
 //! `runc run`): the runtime holds the pty master and relays it to its own stdin and stdout,
 //! with the caller's terminal in raw mode and its window size passed on.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+use crate::errno::Errno;
+use crate::error::{Error, Result};
+
+/// Where the pty master of a process with a terminal goes: the caller's console socket, or (in
+/// the foreground, without one) a socket pair whose other end the runtime keeps to relay it.
+pub struct Console {
+    /// The socket the process sends its master over (passed into the child).
+    pub for_child: Option<OwnedFd>,
+    /// The runtime's end of the pair, when it relays the terminal itself.
+    relay: Option<OwnedFd>,
+}
+
+impl Console {
+    /// Connects to `socket` if given; otherwise, with `relay`, makes a pair to relay through.
+    pub fn open(socket: Option<&Path>, relay: bool) -> Result<Console> {
+        if let Some(path) = socket {
+            let stream = UnixStream::connect(path).map_err(|e| Error::Io {
+                op: "connect to console socket",
+                path: path.to_owned(),
+                errno: Errno::from(e),
+            })?;
+            return Ok(Console {
+                for_child: Some(stream.into()),
+                relay: None,
+            });
+        }
+        if !relay {
+            return Ok(Console {
+                for_child: None,
+                relay: None,
+            });
+        }
+        let (ours, theirs) = UnixStream::pair().map_err(|e| Error::Sys {
+            step: "create console socket pair".into(),
+            errno: Errno::from(e),
+        })?;
+        Ok(Console {
+            for_child: Some(theirs.into()),
+            relay: Some(ours.into()),
+        })
+    }
+
+    /// The master the process sent, when the runtime relays the terminal.
+    pub fn receive_master(&self) -> Result<Option<OwnedFd>> {
+        let Some(sock) = &self.relay else {
+            return Ok(None);
+        };
+        let mut buf = [0u8; 64];
+        let (_, mut fds) =
+            crate::channel::recv_with_fds(sock.as_fd(), &mut buf).map_err(|errno| Error::Sys {
+                step: "receive the pty master".into(),
+                errno,
+            })?;
+        Ok(fds.pop())
+    }
+}
 
 /// The relay between the caller's stdio and the container's pty.
 pub struct TtyProxy {
