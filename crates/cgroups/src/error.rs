@@ -86,9 +86,11 @@ pub enum Error {
     )]
     SystemdNotRunning,
     #[error(
-        "--systemd-cgroup: the systemd cgroup driver (transient scopes over D-Bus) is not implemented"
+        "--systemd-cgroup: this runtime's systemd driver needs a cgroup v2 host, and this one is {layout}; use the cgroupfs driver (drop --systemd-cgroup)"
     )]
-    SystemdUnsupported,
+    SystemdNeedsV2 { layout: &'static str },
+    #[error("--systemd-cgroup: {0}")]
+    Systemd(#[from] crate::systemd::SystemdError),
     #[error("bpf {op}: {errno}{}", if log.is_empty() { String::new() } else { format!(" (verifier: {log})") })]
     Bpf {
         op: &'static str,

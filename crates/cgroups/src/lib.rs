@@ -31,6 +31,7 @@ mod manager;
 mod oom;
 mod path;
 pub mod stats;
+mod systemd;
 
 pub use controllers::blkio::blkio_weight_to_io_weight;
 pub use controllers::cpu::shares_to_weight;
@@ -41,3 +42,4 @@ pub use layout::{Layout, detect as detect_layout};
 pub use manager::{FreezerState, Joiner, Manager, join_self};
 pub use oom::OomEvents;
 pub use stats::{Event, Stats};
+pub use systemd::SystemdError;

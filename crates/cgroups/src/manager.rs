@@ -15,6 +15,7 @@ use crate::error::{Errno, Error, Result};
 use crate::fs;
 use crate::layout::{self, CGROUP_ROOT, HYBRID_UNIFIED, Layout, Version};
 use crate::path::{InnerPath, inner_path};
+use crate::systemd::{self, Scope};
 
 /// One hierarchy the container has a cgroup in.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +38,9 @@ pub(crate) struct Hierarchy {
 pub struct Manager {
     layout: Layout,
     hierarchies: Vec<Hierarchy>,
+    /// The container's scope unit, with the systemd driver.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    systemd: Option<Scope>,
 }
 
 /// State of the container's freezer.
@@ -61,15 +65,74 @@ impl Manager {
     /// `systemd` selects the systemd driver (`--systemd-cgroup`).
     pub fn new(cgroups_path: Option<&str>, id: &str, systemd: bool) -> Result<Self> {
         if systemd {
-            return Err(if layout::systemd_booted() {
-                Error::SystemdUnsupported
-            } else {
-                Error::SystemdNotRunning
-            });
+            return Self::systemd(cgroups_path, id);
         }
         let layout = layout::detect()?;
         let inner = inner_path(cgroups_path, id)?;
         Self::resolve(layout, &inner)
+    }
+
+    /// The systemd driver: a scope unit that [`Manager::start_scope`] asks systemd for once the
+    /// init exists; until then nothing is created.
+    fn systemd(cgroups_path: Option<&str>, id: &str) -> Result<Self> {
+        if !layout::systemd_booted() || !systemd::reachable() {
+            return Err(Error::SystemdNotRunning);
+        }
+        let layout = layout::detect()?;
+        if layout != Layout::V2 {
+            return Err(Error::SystemdNeedsV2 {
+                layout: match layout {
+                    Layout::V1 => "cgroup v1",
+                    _ => "hybrid (cgroup v1 controllers)",
+                },
+            });
+        }
+        let scope = Scope::parse(cgroups_path, id)?;
+        let mount = PathBuf::from(CGROUP_ROOT);
+        let controllers = layout::v2_controllers(&mount)?;
+        Ok(Manager {
+            layout,
+            hierarchies: vec![Hierarchy {
+                version: Version::V2,
+                controllers,
+                path: mount.join(scope.cgroup()),
+                mount,
+                created_from: None,
+            }],
+            systemd: Some(scope),
+        })
+    }
+
+    /// Whether this is the systemd driver: the cgroup only exists once [`Manager::start_scope`]
+    /// has put the init in it.
+    pub fn uses_systemd(&self) -> bool {
+        self.systemd.is_some()
+    }
+
+    /// systemd driver: asks systemd for the container's scope with process `pid` in it, with
+    /// `resources` as unit properties and the `org.systemd.property.*` annotations, then
+    /// enables the host's controllers down to it (as for the cgroupfs driver). Nothing to do
+    /// for the cgroupfs driver.
+    pub fn start_scope(
+        &self,
+        pid: i32,
+        resources: &LinuxResources,
+        annotations: &std::collections::HashMap<String, String>,
+    ) -> Result<()> {
+        let Some(scope) = &self.systemd else {
+            return Ok(());
+        };
+        let mut properties = systemd::resource_properties(resources)?;
+        properties.extend(systemd::annotation_properties(annotations)?);
+        scope.start(pid, properties)?;
+        // From here the scope is ours: a failure stops it again.
+        for h in &self.hierarchies {
+            if let Err(e) = mkdir_all(h, true) {
+                let _ = scope.stop();
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     fn resolve(layout: Layout, inner: &InnerPath) -> Result<Self> {
@@ -131,6 +194,7 @@ impl Manager {
         Ok(Manager {
             layout,
             hierarchies,
+            systemd: None,
         })
     }
 
@@ -208,6 +272,9 @@ impl Manager {
     /// root's controllers in every ancestor; on v1 it fills cpuset.cpus/mems of new cpuset
     /// cgroups from their parent, since an empty cpuset cannot hold a process.
     pub fn create(&mut self) -> Result<()> {
+        if self.systemd.is_some() {
+            return Ok(()); // systemd makes the scope, around the init
+        }
         let enable_all = self.layout == Layout::V2;
         for h in &mut self.hierarchies {
             let created = mkdir_all(h, enable_all)?;
@@ -264,6 +331,9 @@ impl Manager {
     /// Changes the resources of a running container: the fields present are written, with
     /// runc's ordering rules for memory and swap and `checkBeforeUpdate`.
     pub fn update(&self, resources: &LinuxResources) -> Result<()> {
+        if let Some(scope) = &self.systemd {
+            scope.set_properties(systemd::resource_properties(resources)?)?;
+        }
         controllers::set(self, resources, true)
     }
 
@@ -312,6 +382,13 @@ impl Manager {
                 delay_ms = (delay_ms * 2).min(100);
             }
             self.kill_all()?;
+            // systemd prunes a scope's cgroup when the scope dies: with the cgroup gone there
+            // is no unit to stop.
+            if attempt == 1 && self.primary().path.exists() {
+                if let Some(scope) = &self.systemd {
+                    scope.stop()?;
+                }
+            }
             match self.remove_all() {
                 Ok(()) => return Ok(()),
                 Err(e) if e.errno() == Some(libc::EBUSY) && attempt < ATTEMPTS => continue,
@@ -335,7 +412,11 @@ impl Manager {
             return Ok(());
         }
         if primary.version == Version::V2 && fs::exists(&primary.path, "cgroup.kill") {
-            return fs::write(&primary.path, "cgroup.kill", "1");
+            // The cgroup can vanish in between (systemd prunes a dead scope's cgroup).
+            return match fs::write(&primary.path, "cgroup.kill", "1") {
+                Err(e) if e.errno() == Some(libc::ENOENT) => Ok(()),
+                other => other,
+            };
         }
         let pids = self.pids()?;
         if pids.is_empty() {
@@ -379,6 +460,7 @@ impl Manager {
         Manager {
             layout,
             hierarchies,
+            systemd: None,
         }
     }
 

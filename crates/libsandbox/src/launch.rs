@@ -133,8 +133,21 @@ pub fn create(store: &Store, opts: &CreateOptions, mode: Mode) -> Result<Launche
     let mut cgroup = cgroups::Manager::new(cgroups_path.as_deref(), &opts.id, opts.systemd_cgroup)
         .map_err(Error::Cgroup)?;
     cgroup.create().map_err(Error::Cgroup)?;
-    undo.cgroup = Some(cgroup.clone());
-    let joiner = cgroup.joiner().map_err(Error::Cgroup)?;
+    // A systemd scope is the container's only once systemd made it around this init: a name
+    // already taken is another container's scope, which an undo must not touch.
+    if !cgroup.uses_systemd() {
+        undo.cgroup = Some(cgroup.clone());
+    }
+    // With the systemd driver the scope is made around the init after the clone; until then
+    // there is nothing to join.
+    let joiner = if cgroup.uses_systemd() {
+        cgroups::Joiner {
+            clone_into: None,
+            tasks: Vec::new(),
+        }
+    } else {
+        cgroup.joiner().map_err(Error::Cgroup)?
+    };
     let cgroup_paths: Vec<PathBuf> = cgroup.paths().map(Path::to_path_buf).collect();
 
     let terminal = spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
@@ -176,7 +189,9 @@ pub fn create(store: &Store, opts: &CreateOptions, mode: Mode) -> Result<Launche
         created: timefmt::now_rfc3339(),
         owner: state::owner(),
         annotations: spec.annotations().clone().unwrap_or_default(),
-        cgroup: serde_json::to_value(&cgroup).ok(),
+        cgroup: (!cgroup.uses_systemd())
+            .then(|| serde_json::to_value(&cgroup).ok())
+            .flatten(),
         shared_pid_ns: !plan.has(LinuxNamespaceType::Pid),
     };
     // Recorded before anything runs: if this process is killed mid-way, `delete --force` still
@@ -184,15 +199,17 @@ pub fn create(store: &Store, opts: &CreateOptions, mode: Mode) -> Result<Launche
     dir.save(&record)?;
 
     // A cgroup namespace must be rooted at the container's cgroup: on pure v2 the clone does it
-    // (CLONE_INTO_CGROUP); with v1 hierarchies the init unshares it after joining them.
+    // (CLONE_INTO_CGROUP); with v1 hierarchies the init unshares it after joining them, and with
+    // the systemd driver after systemd has moved it into its scope.
     let mut clone_flags = plan.new & !(libc::CLONE_NEWTIME as u64);
     let mut late_unshare = 0;
-    if !joiner.tasks.is_empty() && plan.creates(LinuxNamespaceType::Cgroup) {
+    let joins_late = !joiner.tasks.is_empty() || cgroup.uses_systemd();
+    if joins_late && plan.creates(LinuxNamespaceType::Cgroup) {
         clone_flags &= !(libc::CLONE_NEWCGROUP as u64);
         late_unshare |= libc::CLONE_NEWCGROUP as u64;
     }
     let userns_new = plan.creates(LinuxNamespaceType::User);
-    let wait_for_go = userns_new || container_hooks;
+    let wait_for_go = userns_new || container_hooks || cgroup.uses_systemd();
 
     let host_proc = ProcFs::host().map_err(|errno| Error::Sys {
         step: "open host /proc".into(),
@@ -277,6 +294,19 @@ pub fn create(store: &Store, opts: &CreateOptions, mode: Mode) -> Result<Launche
                 step: format!("set oom_score_adj to {adj}"),
                 errno,
             })?;
+    }
+    if cgroup.uses_systemd() {
+        let no_resources = Default::default();
+        let resources = linux
+            .and_then(|l| l.resources().as_ref())
+            .unwrap_or(&no_resources);
+        cgroup
+            .start_scope(pid, resources, &record.annotations)
+            .map_err(Error::Cgroup)?;
+        undo.cgroup = Some(cgroup.clone());
+        record.cgroup = serde_json::to_value(&cgroup).ok();
+        record.pid_start_time = state::process_start_time(pid).map(|(s, _)| s).unwrap_or(0);
+        dir.save(&record)?;
     }
     if userns_new {
         let l = linux.expect("validated: a user namespace has mappings");

@@ -79,7 +79,7 @@ pub fn print() -> Result<i32, Failure> {
             "cgroup": {
                 "v1": host.as_ref().is_some_and(|h| h.v1),
                 "v2": host.as_ref().is_some_and(|h| h.v2),
-                "systemd": false,
+                "systemd": host.as_ref().is_some_and(|h| h.systemd_driver),
                 "systemdUser": false,
                 "rdma": host.as_ref().is_some_and(|h| h.rdma),
             },

@@ -209,3 +209,87 @@ fn many_concurrent_execs_into_one_container() {
     let pids: Vec<i32> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(pids.len(), 1, "{pids:?}");
 }
+
+/// Kills and reaps a spawned `ocirun events` when the test ends, also when it fails.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn events_stream_stats_and_oom_until_the_container_is_gone() {
+    use std::io::BufRead;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    let sb = Sandbox::new("events");
+    let mut cfg = sb.config(&["sleep", "1000"]);
+    let limit = 16 << 20;
+    cfg["linux"]["resources"]["memory"] = json!({"limit": limit, "swap": limit});
+    sb.write_config(&cfg);
+    let id = sb.id("c");
+    let out = sb.ocirun(&["run", "-d", &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let out = sb.ocirun(&["events", "--interval", "soon", &id]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--interval"), "{}", stderr(&out));
+
+    let mut child = sb
+        .cmd(&["events", "--interval", "200ms", &id])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let events = Reaped(child);
+    let (tx, rx) = mpsc::channel::<Value>();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+            if tx.send(v).is_err() {
+                break;
+            }
+        }
+    });
+    // The bound only keeps a broken runtime from hanging the suite; nothing here is timed.
+    let next = || {
+        rx.recv_timeout(Duration::from_secs(60))
+            .expect("an event line")
+    };
+
+    // The stream starts with stats and repeats them every interval.
+    for _ in 0..2 {
+        let ev = next();
+        assert_eq!(ev["type"], "stats", "{ev}");
+        assert_eq!(ev["id"], id);
+        assert_eq!(ev["data"]["memory"]["usage"]["limit"], limit, "{ev}");
+    }
+
+    // A process that outgrows the limit is OOM-killed, and the stream says so.
+    let out = sb.ocirun(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "x=0123456789abcdef; while :; do x=$x$x; done",
+    ]);
+    assert_eq!(out.status.code(), Some(137), "{}", stderr(&out));
+    let oom = std::iter::repeat_with(next)
+        .take(1000)
+        .find(|ev| ev["type"] != "stats")
+        .expect("an oom event");
+    assert_eq!(oom, json!({"type": "oom", "id": id}));
+
+    // Once the container is deleted the stream ends by itself, with status 0.
+    assert!(sb.ocirun(&["delete", "--force", &id]).status.success());
+    while rx.recv_timeout(Duration::from_secs(60)).is_ok() {}
+    reader.join().unwrap();
+    let mut events = events;
+    assert_eq!(events.0.wait().unwrap().code(), Some(0));
+    sb.assert_clean(&id);
+}
