@@ -260,12 +260,16 @@ pub fn create(store: &Store, opts: &CreateOptions, mode: Mode) -> Result<Launche
     restore.undo();
     drop(ctx);
     drop(from_runtime);
+    // The child has its copies of the tasks files; close ours now, not while the init waits.
+    drop(joiner);
     let pidfd_dup = pidfd.try_clone().map_err(|e| Error::Sys {
         step: "duplicate pidfd".into(),
         errno: Errno::from(e),
     })?;
     undo.child = Some(pidfd_dup);
     record.pid = pid;
+    // Read while the init sets itself up (the start time is fixed at the clone).
+    record.pid_start_time = state::process_start_time(pid).map(|(s, _)| s).unwrap_or(0);
 
     if let Some(adj) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
         host_proc
@@ -323,7 +327,6 @@ pub fn create(store: &Store, opts: &CreateOptions, mode: Mode) -> Result<Launche
     cgroup
         .apply(&resources_with_device_rules(&spec))
         .map_err(Error::Cgroup)?;
-    record.pid_start_time = state::process_start_time(pid).map(|(s, _)| s).unwrap_or(0);
     record.status = Status::Created;
     // `run` records the container once, after the start: nothing stands between Ready and Start.
     let unsaved_config = if mode == Mode::Create {
