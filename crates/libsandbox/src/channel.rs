@@ -18,7 +18,8 @@ use crate::errno::{Errno, check, retry};
 
 /// Largest message: error reports and hook states are far below this.
 const MAX_MESSAGE: usize = 64 * 1024;
-const MAX_FDS: usize = 4;
+/// Most fds one message carries (the v1 cgroup `tasks` files: one per hierarchy).
+const MAX_FDS: usize = 32;
 
 /// A channel failure.
 #[derive(Debug, Error)]
