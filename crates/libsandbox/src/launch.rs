@@ -237,11 +237,14 @@ pub fn create(store: &Store, opts: &CreateOptions, mode: Mode) -> Result<Launche
         console_socket,
         gate,
         passed,
-        close_fds: vec![
+        close_fds: [
             dir.lock_fd(),
             to_init.fd().as_raw_fd(),
             host_proc.root().as_raw_fd(),
-        ],
+        ]
+        .into_iter()
+        .chain(crate::exe::protected_copy_fd())
+        .collect(),
         hook_state: record.oci_state(Status::Creating),
         runtime_hooks,
         keyring: (!opts.no_new_keyring).then(|| opts.id.clone()),
