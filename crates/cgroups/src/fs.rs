@@ -32,6 +32,32 @@ pub(crate) fn write_path(path: &Path, value: &str) -> Result<()> {
     }
 }
 
+/// Writes each of `values` to `dir/file` with its own write(2), through one open file: for
+/// files that take one entry per write, such as v1 `devices.allow`.
+pub(crate) fn write_each(dir: &Path, file: &str, values: &[String]) -> Result<()> {
+    let path = dir.join(file);
+    let fail = |value: &str, err: &std::io::Error| Error::Write {
+        path: path.clone(),
+        value: value.to_string(),
+        errno: Errno::from_io(err),
+    };
+    let Some(first) = values.first() else {
+        return Ok(());
+    };
+    let mut f = OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .map_err(|e| fail(first, &e))?;
+    for value in values {
+        match f.write(value.as_bytes()) {
+            Ok(n) if n == value.len() => {}
+            Ok(_) => return Err(fail(value, &std::io::Error::from_raw_os_error(libc::EIO))),
+            Err(e) => return Err(fail(value, &e)),
+        }
+    }
+    Ok(())
+}
+
 /// Reads `dir/file` as a string.
 pub(crate) fn read(dir: &Path, file: &str) -> Result<String> {
     read_path(&dir.join(file))

@@ -632,15 +632,22 @@ fn remove_upwards(from: &Path, top: &Path) -> std::io::Result<()> {
 
 /// rmdir of a cgroup and its child cgroups, deepest first. A missing directory is success.
 fn remove_tree(dir: &Path) -> Result<()> {
+    let fail = |e: &std::io::Error| Error::Remove {
+        path: dir.to_path_buf(),
+        errno: Errno::from_io(e),
+    };
+    // Usually there is no child cgroup: try the rmdir before listing the directory. The kernel
+    // refuses a cgroup with children (EBUSY); then the children go first.
+    match std::fs::remove_dir(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::ENOTEMPTY)) => {}
+        Err(e) => return Err(fail(&e)),
+    }
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => {
-            return Err(Error::Remove {
-                path: dir.to_path_buf(),
-                errno: Errno::from_io(&e),
-            });
-        }
+        Err(e) => return Err(fail(&e)),
     };
     for entry in entries.flatten() {
         if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
@@ -650,10 +657,7 @@ fn remove_tree(dir: &Path) -> Result<()> {
     match std::fs::remove_dir(dir) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::Remove {
-            path: dir.to_path_buf(),
-            errno: Errno::from_io(&e),
-        }),
+        Err(e) => Err(fail(&e)),
     }
 }
 

@@ -5,8 +5,9 @@
 //! close-on-exec: when the container process execs, the runtime's end reads end-of-file, which is
 //! how "the process started" is observed without any extra message.
 
-use std::io::{IoSlice, IoSliceMut};
+use std::io::IoSlice;
 use std::marker::PhantomData;
+use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use serde::Serialize;
@@ -17,7 +18,8 @@ use crate::errno::{Errno, check, retry};
 
 /// Largest message: error reports and hook states are far below this.
 const MAX_MESSAGE: usize = 64 * 1024;
-const MAX_FDS: usize = 4;
+/// Most fds one message carries (the v1 cgroup `tasks` files: one per hierarchy).
+const MAX_FDS: usize = 32;
 
 /// A channel failure.
 #[derive(Debug, Error)]
@@ -94,16 +96,20 @@ impl<S: Serialize, R: DeserializeOwned> Channel<S, R> {
 
     /// Receives one message and the fds attached to it.
     pub fn recv_with_fds(&self) -> Result<(R, Vec<OwnedFd>), ChannelError> {
-        let mut buf = vec![0u8; MAX_MESSAGE];
-        let (n, fds) = recv_with_fds(self.fd.as_fd(), &mut buf).map_err(|e| match e.0 {
-            libc::ECONNRESET => ChannelError::Closed,
-            _ => ChannelError::Io(e),
-        })?;
+        // Not zeroed: the kernel writes the message, and only the pages it writes are touched.
+        let mut buf: Vec<u8> = Vec::with_capacity(MAX_MESSAGE);
+        let (n, fds) =
+            recv_with_fds(self.fd.as_fd(), buf.spare_capacity_mut()).map_err(|e| match e.0 {
+                libc::ECONNRESET => ChannelError::Closed,
+                _ => ChannelError::Io(e),
+            })?;
         if n == 0 {
             return Err(ChannelError::Closed);
         }
-        let msg = serde_json::from_slice(&buf[..n])
-            .map_err(|e| ChannelError::Malformed(e.to_string()))?;
+        // SAFETY: recvmsg initialised the first `n` bytes of the spare capacity (n <= capacity).
+        unsafe { buf.set_len(n) };
+        let msg =
+            serde_json::from_slice(&buf).map_err(|e| ChannelError::Malformed(e.to_string()))?;
         Ok((msg, fds))
     }
 
@@ -165,9 +171,12 @@ pub fn send_with_fds(
 /// `recvmsg` into `buf`, returning the byte count and any fds received (close-on-exec).
 pub fn recv_with_fds(
     socket: BorrowedFd<'_>,
-    buf: &mut [u8],
+    buf: &mut [MaybeUninit<u8>],
 ) -> Result<(usize, Vec<OwnedFd>), Errno> {
-    let mut iov = [IoSliceMut::new(buf)];
+    let mut iov = [libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    }];
     // SAFETY: CMSG_SPACE is a pure computation.
     let space =
         unsafe { libc::CMSG_SPACE((MAX_FDS * std::mem::size_of::<RawFd>()) as u32) } as usize;

@@ -280,6 +280,8 @@ pub fn run(store: &Store, opts: &launch::CreateOptions, detach: bool) -> Result<
         let _ = clone::wait(&pidfd);
         return Err(Error::State(msg));
     }
+    // The process runs: a good time for the wait that closing the executable's clone costs.
+    crate::exe::release_protected_copy();
     record.status = Status::Running;
     if let Some(bytes) = &unsaved_config {
         dir.save_config(bytes)?;

@@ -92,6 +92,7 @@ pub fn nodes(spec_devices: &[LinuxDevice], with_defaults: bool) -> Vec<Node> {
 
 /// Creates `nodes` inside the root (mknod, or a bind of the host node in a user namespace).
 pub fn create(root: BorrowedFd<'_>, nodes: &[Node], bind: bool) -> Result<(), DeviceError> {
+    let mut dirs = Dirs::default();
     for node in nodes {
         if bind {
             bind_host(root, node).map_err(|errno| DeviceError::Bind {
@@ -99,7 +100,7 @@ pub fn create(root: BorrowedFd<'_>, nodes: &[Node], bind: bool) -> Result<(), De
                 errno,
             })?;
         } else {
-            mknod(root, node).map_err(|errno| DeviceError::Create {
+            mknod(root, &mut dirs, node).map_err(|errno| DeviceError::Create {
                 path: node.path.display().to_string(),
                 errno,
             })?;
@@ -108,20 +109,39 @@ pub fn create(root: BorrowedFd<'_>, nodes: &[Node], bind: bool) -> Result<(), De
     Ok(())
 }
 
-fn split(
-    root: BorrowedFd<'_>,
-    path: &Path,
-) -> Result<(std::os::fd::OwnedFd, std::ffi::CString), Errno> {
-    let rel = safepath::relative(path);
-    let parent = rel.parent().unwrap_or(Path::new("."));
-    let name = rel.file_name().ok_or(Errno(libc::EINVAL))?;
-    let dir = safepath::mkdir_all(root, parent, 0o755)?;
-    let dir = safepath::reopen_dir(dir.as_fd())?;
-    Ok((dir, sys::cpath(Path::new(name))?))
+/// The directories nodes and links go into, each resolved inside the root once (they are
+/// nearly all in `/dev`). Nothing of the container runs yet, so a directory cannot be swapped
+/// between two uses.
+#[derive(Default)]
+struct Dirs {
+    open: Vec<(PathBuf, std::os::fd::OwnedFd)>,
 }
 
-fn mknod(root: BorrowedFd<'_>, node: &Node) -> Result<(), Errno> {
-    let (dir, name) = split(root, &node.path)?;
+impl Dirs {
+    /// The directory holding `path` (made if missing) and the last component's name.
+    fn split(
+        &mut self,
+        root: BorrowedFd<'_>,
+        path: &Path,
+    ) -> Result<(BorrowedFd<'_>, std::ffi::CString), Errno> {
+        let rel = safepath::relative(path);
+        let parent = rel.parent().unwrap_or(Path::new("."));
+        let name = sys::cpath(Path::new(rel.file_name().ok_or(Errno(libc::EINVAL))?))?;
+        let i = match self.open.iter().position(|(p, _)| p == parent) {
+            Some(i) => i,
+            None => {
+                let dir = safepath::mkdir_all(root, parent, 0o755)?;
+                let dir = safepath::reopen_dir(dir.as_fd())?;
+                self.open.push((parent.to_path_buf(), dir));
+                self.open.len() - 1
+            }
+        };
+        Ok((self.open[i].1.as_fd(), name))
+    }
+}
+
+fn mknod(root: BorrowedFd<'_>, dirs: &mut Dirs, node: &Node) -> Result<(), Errno> {
+    let (dir, name) = dirs.split(root, &node.path)?;
     // Replace whatever the image has there: a device node must be exactly what the config says.
     // SAFETY: `name` is NUL-terminated and `dir` is a directory fd.
     match check(unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) }) {
@@ -166,14 +186,17 @@ pub fn symlinks(root: BorrowedFd<'_>, devpts: bool) -> Result<(), DeviceError> {
     if Path::new("/proc/kcore").exists() {
         links.push(("/proc/kcore", "/dev/core"));
     }
+    let mut dirs = Dirs::default();
     for (target, path) in links {
-        symlink(root, target, Path::new(path), false).map_err(|errno| DeviceError::Symlink {
-            path: path.to_owned(),
-            errno,
+        symlink(root, &mut dirs, target, Path::new(path), false).map_err(|errno| {
+            DeviceError::Symlink {
+                path: path.to_owned(),
+                errno,
+            }
         })?;
     }
     if devpts {
-        symlink(root, "pts/ptmx", Path::new("/dev/ptmx"), true).map_err(|errno| {
+        symlink(root, &mut dirs, "pts/ptmx", Path::new("/dev/ptmx"), true).map_err(|errno| {
             DeviceError::Symlink {
                 path: "/dev/ptmx".to_owned(),
                 errno,
@@ -183,8 +206,14 @@ pub fn symlinks(root: BorrowedFd<'_>, devpts: bool) -> Result<(), DeviceError> {
     Ok(())
 }
 
-fn symlink(root: BorrowedFd<'_>, target: &str, path: &Path, replace: bool) -> Result<(), Errno> {
-    let (dir, name) = split(root, path)?;
+fn symlink(
+    root: BorrowedFd<'_>,
+    dirs: &mut Dirs,
+    target: &str,
+    path: &Path,
+    replace: bool,
+) -> Result<(), Errno> {
+    let (dir, name) = dirs.split(root, path)?;
     if replace {
         // SAFETY: `name` is NUL-terminated and `dir` is a directory fd.
         match check(unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) }) {

@@ -8,11 +8,18 @@
 //! cannot write: a detached read-only bind mount of the same file (cheap: no data is copied),
 //! or a sealed memfd when the mount API is not available. If the executable is already on a
 //! read-only mount or sealed, nothing is done.
+//!
+//! The protected image keeps the clone's fd open (it comes through the re-execution): closing
+//! the last fd of a detached mount dissolves it, which waits for an RCU grace period, so the
+//! runtime closes it with [`release_protected_copy`] while it waits for the container anyway.
+//! Processes forked into a container close their copy first thing ([`protected_copy_fd`]).
 
+use std::ffi::OsStr;
 use std::ffi::{CString, OsString};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use thiserror::Error;
 
@@ -28,7 +35,54 @@ pub enum ExeError {
     Loop,
 }
 
+/// Set for the protected image: the fd number of the clone it runs from, or "-".
 const MARKER: &str = "_OCIRUN_EXE_PROTECTED";
+
+/// The fd of the read-only clone this image runs from, while it is open; -1 otherwise.
+static CLONE_FD: AtomicI32 = AtomicI32::new(-1);
+
+/// The fd of the read-only clone this image runs from, while the runtime keeps it open. A
+/// process forked into a container closes it first thing, so that the runtime's close is the
+/// last one (and nothing of it reaches the container).
+pub(crate) fn protected_copy_fd() -> Option<RawFd> {
+    let fd = CLONE_FD.load(Ordering::Relaxed);
+    (fd >= 0).then_some(fd)
+}
+
+/// Closes the read-only clone this image runs from, if still open. It dissolves the detached
+/// mount, which waits for an RCU grace period: call it where the runtime waits anyway.
+pub(crate) fn release_protected_copy() {
+    let fd = CLONE_FD.swap(-1, Ordering::Relaxed);
+    if fd >= 0 {
+        // SAFETY: the fd was adopted by `adopt_clone` and is closed only here (swapped out).
+        unsafe { libc::close(fd) };
+    }
+}
+
+/// Takes over the clone's fd named by the marker, when it is the file this image runs from
+/// (the environment is the caller's: anything else is left alone).
+fn adopt_clone(value: &OsStr, exe: BorrowedFd<'_>) {
+    let Some(fd) = value.to_str().and_then(|v| v.parse::<RawFd>().ok()) else {
+        return;
+    };
+    if fd <= 2 {
+        return;
+    }
+    let stat = |fd: RawFd| {
+        // SAFETY: fstat into a zeroed stat buffer; a closed fd just fails.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        (unsafe { libc::fstat(fd, &mut st) } == 0).then_some((st.st_dev, st.st_ino))
+    };
+    match (stat(fd), stat(exe.as_raw_fd())) {
+        (Some(a), Some(b)) if a == b => {}
+        _ => return,
+    }
+    // SAFETY: F_SETFD on an fd checked above; it must not reach anything we exec.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } == 0 {
+        CLONE_FD.store(fd, Ordering::Relaxed);
+    }
+}
 
 fn step(step: &'static str) -> impl FnOnce(Errno) -> ExeError {
     move |errno| ExeError::Step { step, errno }
@@ -53,7 +107,8 @@ pub fn ensure_protected() -> Result<(), ExeError> {
     let exe = sys::openat(sys::cwd(), Path::new("/proc/self/exe"), libc::O_PATH, 0)
         .map_err(step("open /proc/self/exe"))?;
     if is_protected(exe.as_fd()).map_err(step("inspect /proc/self/exe"))? {
-        if std::env::var_os(MARKER).is_some() {
+        if let Some(value) = std::env::var_os(MARKER) {
+            adopt_clone(&value, exe.as_fd());
             // SAFETY: called before any thread exists (documented requirement), so nothing reads
             // the environment concurrently.
             unsafe { std::env::remove_var(MARKER) };
@@ -63,12 +118,12 @@ pub fn ensure_protected() -> Result<(), ExeError> {
     if std::env::var_os(MARKER).is_some() {
         return Err(ExeError::Loop);
     }
-    let copy = match readonly_clone() {
-        Ok(fd) => fd,
+    let (copy, inherited) = match readonly_clone() {
+        Ok(fd) => (fd, true),
         // Without the mount API (or CAP_SYS_ADMIN in our mount namespace), copy into a memfd.
-        Err(_) => sealed_memfd(exe.as_fd())?,
+        Err(_) => (sealed_memfd(exe.as_fd())?, false),
     };
-    reexec(copy.as_fd())
+    reexec(copy.as_fd(), inherited)
 }
 
 /// A detached, read-only bind mount of our executable.
@@ -80,6 +135,10 @@ fn readonly_clone() -> Result<OwnedFd, ExeError> {
         ..Default::default()
     };
     mount_api::mount_setattr(tree.as_fd(), false, &attr).map_err(step("make clone read-only"))?;
+    // Inherited by the protected image, which closes it when it costs nothing (see the module).
+    // SAFETY: F_SETFD on our own fd.
+    check(unsafe { libc::fcntl(tree.as_raw_fd(), libc::F_SETFD, 0) })
+        .map_err(step("keep clone open"))?;
     Ok(tree)
 }
 
@@ -113,8 +172,8 @@ fn sealed_memfd(exe: BorrowedFd<'_>) -> Result<OwnedFd, ExeError> {
 }
 
 /// `execveat(fd, "", argv, envp, AT_EMPTY_PATH)` with our own arguments and environment plus the
-/// loop-guard marker.
-fn reexec(fd: BorrowedFd<'_>) -> Result<(), ExeError> {
+/// loop-guard marker, which names `fd` when the new image inherits it.
+fn reexec(fd: BorrowedFd<'_>, inherited: bool) -> Result<(), ExeError> {
     let to_c =
         |s: OsString| CString::new(s.into_vec()).map_err(|_| step("argument")(Errno(libc::EINVAL)));
     let args: Vec<CString> = std::env::args_os().map(to_c).collect::<Result<_, _>>()?;
@@ -126,7 +185,12 @@ fn reexec(fd: BorrowedFd<'_>) -> Result<(), ExeError> {
             to_c(kv)
         })
         .collect::<Result<_, _>>()?;
-    env.push(CString::new(format!("{MARKER}=1")).expect("no NUL"));
+    let marker = if inherited {
+        format!("{MARKER}={}", fd.as_raw_fd())
+    } else {
+        format!("{MARKER}=-")
+    };
+    env.push(CString::new(marker).expect("no NUL"));
     let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
     argv.push(std::ptr::null());
     let mut envp: Vec<*const libc::c_char> = env.iter().map(|a| a.as_ptr()).collect();

@@ -262,6 +262,8 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32> {
     if let Some(pid_file) = &opts.pid_file {
         crate::launch::write_pid_file(pid_file, pid)?;
     }
+    // The process runs: a good time for the wait that closing the executable's clone costs.
+    crate::exe::release_protected_copy();
     match forward {
         None => Ok(0),
         Some(f) => {
@@ -324,6 +326,10 @@ impl ChildSteps<'_> {
             lsm,
         } = self;
         cgroups::join_self(cgroup_tasks).map_err(|e| ExecError::Cgroup(e.to_string()))?;
+        if let Some(fd) = crate::exe::protected_copy_fd() {
+            // SAFETY: our copy of the runtime's executable clone; nothing here uses it.
+            unsafe { libc::close(fd) };
+        }
         // Not dumpable until execve: processes already in the container cannot ptrace us or open
         // our /proc files while we still run the runtime's code.
         // SAFETY: prctl with integer arguments.

@@ -30,6 +30,8 @@ use crate::terminal::{self, TerminalError};
 /// Runtime to init.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum ToInit {
+    /// The container's v1 cgroups are made: their `tasks` files are attached (this many).
+    Cgroups { count: usize },
     /// Id maps are written and the cgroup joined; carries the init's pid as the host sees it.
     Go { host_pid: i32 },
     /// Prestart and createRuntime hooks ran.
@@ -131,6 +133,12 @@ pub struct InitContext<'a> {
     /// Namespaces the init must unshare itself after `Go` (a cgroup namespace on v1 hosts,
     /// where the cgroup is joined after the clone).
     pub late_unshare: u64,
+    /// Namespaces the init unshares first of all (the network namespace, when the runtime makes
+    /// the cgroups meanwhile).
+    pub early_unshare: u64,
+    /// Whether the v1 cgroups' `tasks` files come in a `Cgroups` message instead of
+    /// `cgroup_tasks`.
+    pub cgroups_later: bool,
     pub console_socket: Option<OwnedFd>,
     pub gate: StartGate,
     pub passed: Passed,
@@ -186,9 +194,32 @@ fn prepare<'a>(
     ctx: &mut InitContext<'a>,
     chan: &ToRuntime,
 ) -> Result<(Option<ToRuntime>, process::Prepared<'a>), InitError> {
-    // First of all, into the container's cgroups: before any work is accounted, and before a
+    // The network namespace the clone left out: made in the runtime's cgroup, as it would have
+    // been by the clone.
+    if ctx.early_unshare != 0 {
+        namespaces::unshare(ctx.early_unshare)?;
+    }
+    // Then into the container's cgroups: before any other work is accounted, and before a
     // cgroup namespace could be unshared.
-    cgroups::join_self(ctx.cgroup_tasks).map_err(|e| InitError::Cgroup(e.to_string()))?;
+    if ctx.cgroups_later {
+        let (tasks, count) = match chan.recv_with_fds()? {
+            (ToInit::Cgroups { count }, fds) => (fds, count),
+            (other, _) => {
+                return Err(InitError::Protocol(format!(
+                    "expected Cgroups, got {other:?}"
+                )));
+            }
+        };
+        if tasks.len() != count {
+            return Err(InitError::Protocol(format!(
+                "expected {count} cgroup tasks files, got {}",
+                tasks.len()
+            )));
+        }
+        cgroups::join_self(&tasks).map_err(|e| InitError::Cgroup(e.to_string()))?;
+    } else {
+        cgroups::join_self(ctx.cgroup_tasks).map_err(|e| InitError::Cgroup(e.to_string()))?;
+    }
     for fd in ctx.close_fds.drain(..) {
         // SAFETY: closing our copy of a runtime fd that nothing in the child uses.
         unsafe { libc::close(fd) };

@@ -53,7 +53,7 @@ impl Console {
         let Some(sock) = &self.relay else {
             return Ok(None);
         };
-        let mut buf = [0u8; 64];
+        let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 64];
         let (_, mut fds) =
             crate::channel::recv_with_fds(sock.as_fd(), &mut buf).map_err(|errno| Error::Sys {
                 step: "receive the pty master".into(),

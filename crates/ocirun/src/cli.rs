@@ -353,25 +353,33 @@ pub fn log_options(args: &[String]) -> (Option<PathBuf>, LogFormat) {
 /// it (containerd passes `-no-subreaper`). Rewrite single-dash long options that this command
 /// line knows to double-dash ones before clap sees them.
 pub fn normalize_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut out: Vec<String> = args.into_iter().collect();
+    let end = out.iter().position(|a| a == "--").unwrap_or(out.len());
+    // The names come from the clap command, which is costly to build: only when some argument
+    // looks like a single-dash long option (containerd's callers; most pass double dashes).
+    if !out[..end]
+        .iter()
+        .skip(1)
+        .any(|a| single_dash_name(a).is_some())
+    {
+        return out;
+    }
     let longs = long_names();
-    let mut out = Vec::new();
-    let mut options_done = false;
-    for (i, arg) in args.into_iter().enumerate() {
-        if arg == "--" {
-            options_done = true;
-        }
-        let name = arg
-            .strip_prefix('-')
-            .filter(|rest| !rest.starts_with('-'))
-            .map(|rest| rest.split('=').next().unwrap_or(""))
-            .unwrap_or("");
-        if i > 0 && !options_done && name.len() > 1 && longs.iter().any(|l| l == name) {
-            out.push(format!("-{arg}"));
-        } else {
-            out.push(arg);
+    for arg in out[..end].iter_mut().skip(1) {
+        if single_dash_name(arg).is_some_and(|name| longs.iter().any(|l| l == name)) {
+            arg.insert(0, '-');
         }
     }
     out
+}
+
+/// The name in `-name` or `-name=value`, when it is longer than one character (not a short
+/// option and not `--name`).
+fn single_dash_name(arg: &str) -> Option<&str> {
+    arg.strip_prefix('-')
+        .filter(|rest| !rest.starts_with('-'))
+        .map(|rest| rest.split('=').next().unwrap_or(""))
+        .filter(|name| name.len() > 1)
 }
 
 /// Every long option name of the command line, across subcommands.
@@ -432,6 +440,30 @@ mod tests {
         assert_eq!(
             norm(&["ocirun", "delete", "-f", "c1"]),
             vec!["ocirun", "delete", "-f", "c1"]
+        );
+        assert_eq!(
+            norm(&[
+                "ocirun",
+                "-log-format=json",
+                "exec",
+                "c1",
+                "--",
+                "sh",
+                "-root"
+            ]),
+            vec![
+                "ocirun",
+                "--log-format=json",
+                "exec",
+                "c1",
+                "--",
+                "sh",
+                "-root"
+            ]
+        );
+        assert_eq!(
+            norm(&["ocirun", "run", "-no-such-option", "c1"]),
+            vec!["ocirun", "run", "-no-such-option", "c1"]
         );
     }
 }

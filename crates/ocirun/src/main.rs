@@ -1,5 +1,6 @@
 //! `ocirun`: the runc-compatible command line over libsandbox.
 
+mod alloc;
 mod cgroup_cmds;
 mod cli;
 mod commands;
@@ -14,6 +15,9 @@ use clap::Parser;
 use cli::{Cli, Command};
 use libsandbox::Runtime;
 use log::Logger;
+
+#[global_allocator]
+static ALLOC: alloc::Pooled = alloc::Pooled::new();
 
 /// Prints a line to stdout, ignoring a closed pipe (the reader went away: nothing to do).
 #[macro_export]

@@ -24,10 +24,9 @@ pub(crate) fn set(t: &Target<'_>, rules: &[LinuxDeviceCgroup]) -> Result<()> {
                 ("devices.deny", "devices.allow")
             };
             fs::write(dir, reset, "a")?;
-            for e in &state.exceptions {
-                fs::write(dir, add, &e.v1_line())?;
-            }
-            Ok(())
+            let lines: Vec<String> = state.exceptions.iter().map(|e| e.v1_line()).collect();
+            // One open for all the exceptions (the file takes one rule per write).
+            fs::write_each(dir, add, &lines)
         }
         Version::V2 => {
             let prog = bpf::load(&bpf::program(&state))?;
