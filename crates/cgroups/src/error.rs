@@ -85,10 +85,6 @@ pub enum Error {
         "--systemd-cgroup: systemd is not running as PID 1 on this host; use the cgroupfs driver (drop --systemd-cgroup)"
     )]
     SystemdNotRunning,
-    #[error(
-        "--systemd-cgroup: this runtime's systemd driver needs a cgroup v2 host, and this one is {layout}; use the cgroupfs driver (drop --systemd-cgroup)"
-    )]
-    SystemdNeedsV2 { layout: &'static str },
     #[error("--systemd-cgroup: {0}")]
     Systemd(#[from] crate::systemd::SystemdError),
     #[error("bpf {op}: {errno}{}", if log.is_empty() { String::new() } else { format!(" (verifier: {log})") })]

@@ -15,8 +15,7 @@ pub struct HostFeatures {
     pub v2: bool,
     /// systemd runs as PID 1.
     pub systemd_running: bool,
-    /// The systemd cgroup driver works here: systemd is PID 1, its private socket is there, and
-    /// the host is pure cgroup v2 (the driver's requirement).
+    /// The systemd cgroup driver works here: systemd is PID 1 and its private socket is there.
     pub systemd_driver: bool,
     /// The rdma controller exists.
     pub rdma: bool,
@@ -59,9 +58,7 @@ pub fn host_features() -> Result<HostFeatures> {
         v1: layout != Layout::V2,
         v2: layout != Layout::V1,
         systemd_running: layout::systemd_booted(),
-        systemd_driver: layout == Layout::V2
-            && layout::systemd_booted()
-            && crate::systemd::reachable(),
+        systemd_driver: layout::systemd_booted() && crate::systemd::reachable(),
         rdma: controllers.iter().any(|c| c == "rdma"),
         controllers,
     })

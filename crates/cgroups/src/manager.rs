@@ -79,28 +79,13 @@ impl Manager {
             return Err(Error::SystemdNotRunning);
         }
         let layout = layout::detect()?;
-        if layout != Layout::V2 {
-            return Err(Error::SystemdNeedsV2 {
-                layout: match layout {
-                    Layout::V1 => "cgroup v1",
-                    _ => "hybrid (cgroup v1 controllers)",
-                },
-            });
-        }
         let scope = Scope::parse(cgroups_path, id)?;
-        let mount = PathBuf::from(CGROUP_ROOT);
-        let controllers = layout::v2_controllers(&mount)?;
-        Ok(Manager {
-            layout,
-            hierarchies: vec![Hierarchy {
-                version: Version::V2,
-                controllers,
-                path: mount.join(scope.cgroup()),
-                mount,
-                created_from: None,
-            }],
-            systemd: Some(scope),
-        })
+        // The scope's cgroup has the same path in every hierarchy; systemd makes it in the
+        // ones it manages, the runtime in the others (v1 controllers systemd leaves alone).
+        let inner = InnerPath::Absolute(format!("/{}", scope.cgroup().display()));
+        let mut m = Self::resolve(layout, &inner)?;
+        m.systemd = Some(scope);
+        Ok(m)
     }
 
     /// Whether this is the systemd driver: the cgroup only exists once [`Manager::start_scope`]
@@ -126,11 +111,20 @@ impl Manager {
         properties.extend(systemd::annotation_properties(annotations)?);
         scope.start(pid, properties)?;
         // From here the scope is ours: a failure stops it again.
-        for h in &self.hierarchies {
-            if let Err(e) = mkdir_all(h, true) {
-                let _ = scope.stop();
-                return Err(e);
+        let joined = || -> Result<()> {
+            for h in &self.hierarchies {
+                mkdir_all(h, self.layout == Layout::V2)?;
+                if h.version == Version::V1 {
+                    // Hierarchies systemd does not manage (v1 controllers without accounting
+                    // in systemd): the init joins them here, before it goes on.
+                    fs::write(&h.path, "cgroup.procs", &pid.to_string())?;
+                }
             }
+            Ok(())
+        };
+        if let Err(e) = joined() {
+            let _ = scope.stop();
+            return Err(e);
         }
         Ok(())
     }

@@ -52,7 +52,7 @@ impl OomEvents {
         match version {
             Version::V1 => {
                 // SAFETY: eventfd takes no pointers.
-                let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+                let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
                 if efd < 0 {
                     return Err(sys("eventfd".into()));
                 }
@@ -80,7 +80,7 @@ impl OomEvents {
             }
             Version::V2 => {
                 // SAFETY: inotify_init1 takes no pointers.
-                let ifd = unsafe { libc::inotify_init1(libc::IN_CLOEXEC) };
+                let ifd = unsafe { libc::inotify_init1(libc::IN_CLOEXEC | libc::IN_NONBLOCK) };
                 if ifd < 0 {
                     return Err(sys("inotify_init1".into()));
                 }
@@ -106,9 +106,12 @@ impl OomEvents {
         }
     }
 
-    /// Blocks until the container has new OOM kills and returns how many, or `None` once the
-    /// cgroup is gone (no more events can come).
-    pub fn wait(&mut self) -> Result<Option<u64>> {
+    /// Takes the notifications that are ready, without blocking (poll the fd for readability
+    /// first), and returns how many OOM kills the container had since the last call: 0 when the
+    /// notification was about something else (on v2 `memory.events` also changes when the limit
+    /// is merely hit), `None` once the cgroup is gone (no more events can come).
+    pub fn take(&mut self) -> Result<Option<u64>> {
+        let mut count = 0u64;
         loop {
             let mut buf = [0u8; 4096];
             // SAFETY: buf is writable for its whole length.
@@ -120,36 +123,29 @@ impl OomEvents {
                 )
             };
             if n < 0 {
-                if Errno::last().0 == libc::EINTR {
-                    continue;
+                match Errno::last().0 {
+                    libc::EINTR => continue,
+                    libc::EAGAIN => break,
+                    _ => return Err(sys("read OOM notification".into())),
                 }
-                return Err(sys("read OOM notification".into()));
             }
-            // Removing the cgroup also wakes the v1 eventfd and drops the v2 watch.
-            if !self.dir.exists() {
-                return Ok(None);
-            }
-            match self.version {
-                Version::V1 => {
-                    let count = u64::from_ne_bytes(buf[..8].try_into().unwrap_or([0; 8]));
-                    if count > 0 {
-                        return Ok(Some(count));
-                    }
-                }
-                Version::V2 => {
-                    let now = match oom_kills(&self.dir) {
-                        Ok(n) => n,
-                        Err(e) if e.errno() == Some(libc::ENOENT) => return Ok(None),
-                        Err(e) => return Err(e),
-                    };
-                    if now > self.seen {
-                        let new = now - self.seen;
-                        self.seen = now;
-                        return Ok(Some(new));
-                    }
-                }
+            if self.version == Version::V1 && n >= 8 {
+                count += u64::from_ne_bytes(buf[..8].try_into().unwrap_or([0; 8]));
             }
         }
+        if !self.dir.exists() {
+            return Ok(None);
+        }
+        if self.version == Version::V2 {
+            let now = match oom_kills(&self.dir) {
+                Ok(n) => n,
+                Err(e) if e.errno() == Some(libc::ENOENT) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            count = now.saturating_sub(self.seen);
+            self.seen = self.seen.max(now);
+        }
+        Ok(Some(count))
     }
 }
 

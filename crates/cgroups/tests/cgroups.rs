@@ -184,7 +184,7 @@ fn memory_limit_oom_kills_and_notifies() {
     // SAFETY: one valid pollfd.
     let n = unsafe { libc::poll(&mut pfd, 1, 60_000) };
     assert_eq!(n, 1, "no OOM notification");
-    let got = ok(events.wait(), "wait");
+    let got = ok(events.take(), "take");
     assert!(got.is_some_and(|n| n >= 1), "{got:?}");
     let stats = ok(cg.m.stats(), "stats");
     assert_eq!(stats.memory.usage.limit, 32 << 20);

@@ -137,10 +137,11 @@ pub fn create(store: &Store, opts: &CreateOptions, mode: Mode) -> Result<Launche
     // namespace, the costliest part of the clone (about a millisecond each). Elsewhere
     // CLONE_INTO_CGROUP needs the v2 cgroup first; with a new user namespace the init waits for
     // its id maps anyway.
-    let cgroups_later = cgroup.layout() == cgroups::Layout::V1
+    let cgroups_later = !cgroup.uses_systemd()
+        && cgroup.layout() == cgroups::Layout::V1
         && plan.creates(LinuxNamespaceType::Network)
         && !plan.creates(LinuxNamespaceType::User);
-    // With the systemd driver (v2 only) the scope is made around the init after the clone;
+    // With the systemd driver the scope is made around the init after the clone;
     // until then there is nothing to join, and a scope name already taken is another
     // container's, which an undo must not touch.
     let joiner = if cgroups_later || cgroup.uses_systemd() {

@@ -263,7 +263,8 @@ pub fn events(rt: &Runtime, args: EventsArgs) -> Outcome {
                     libc::poll(&mut pfd, 1, wait.as_millis().min(i32::MAX as u128) as i32)
                 };
                 if n > 0 {
-                    match events.wait() {
+                    match events.take() {
+                        Ok(Some(0)) => {}
                         Ok(Some(_)) => {
                             let ev = serde_json::to_string(&cgroups::Event::oom(&id));
                             if !emit(&ev.unwrap_or_default()) {

@@ -6,7 +6,9 @@
 //!
 //! `linux.cgroupsPath` is `slice:prefix:name` as runc reads it: the scope is `prefix-name.scope`
 //! (`name.scope` without prefix) in `slice` (default `system.slice`; `-` is the root slice).
-//! An empty path means `:ocirun:<id>`. Only cgroup v2 hosts are supported.
+//! An empty path means `:ocirun:<id>`. On v1 and hybrid hosts the scope has the same path in
+//! every hierarchy; the runtime makes it and moves the init there in the v1 hierarchies systemd
+//! does not manage.
 
 mod dbus;
 mod properties;
