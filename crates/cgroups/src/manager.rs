@@ -109,7 +109,9 @@ impl Manager {
         };
         let mut properties = systemd::resource_properties(resources)?;
         properties.extend(systemd::annotation_properties(annotations)?);
-        scope.start(pid, properties)?;
+        scope.start(pid, properties, || {
+            self.hierarchies.iter().any(|h| h.path.exists())
+        })?;
         // From here the scope is ours: a failure stops it again.
         let joined = || -> Result<()> {
             for h in &self.hierarchies {

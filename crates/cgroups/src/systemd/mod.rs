@@ -131,8 +131,15 @@ impl Scope {
     }
 
     /// Asks systemd to create the scope with `pid` in it and `properties`, and waits until
-    /// the job is done.
-    pub fn start(&self, pid: i32, properties: Vec<(String, Value)>) -> Result<(), SystemdError> {
+    /// the job is done. `in_use` tells whether the scope's cgroup exists: a unit of the same
+    /// name without one is a dead scope systemd has not collected yet (a container id used
+    /// again at once), which is waited for; with one, the name belongs to someone else.
+    pub fn start(
+        &self,
+        pid: i32,
+        properties: Vec<(String, Value)>,
+        in_use: impl Fn() -> bool,
+    ) -> Result<(), SystemdError> {
         let mut props = vec![
             prop(
                 "Description",
@@ -165,24 +172,36 @@ impl Scope {
             "ResetFailedUnit",
             &[Value::Str(self.unit.clone())],
         );
-        manager_call(
-            &mut conn,
-            "StartTransientUnit",
-            &[
-                Value::Str(self.unit.clone()),
-                Value::Str("replace".into()),
-                Value::Array("(sv)".into(), props),
-                Value::Array("(sa(sv))".into(), Vec::new()),
-            ],
-        )
-        .map_err(|e| match e {
-            SystemdError::Call { name, .. } if name == "org.freedesktop.systemd1.UnitExists" => {
-                SystemdError::UnitExists {
-                    unit: self.unit.clone(),
+        let args = [
+            Value::Str(self.unit.clone()),
+            Value::Str("replace".into()),
+            Value::Array("(sv)".into(), props),
+            Value::Array("(sa(sv))".into(), Vec::new()),
+        ];
+        let deadline = Instant::now() + JOB_TIMEOUT;
+        let mut pause = Duration::from_millis(5);
+        loop {
+            match manager_call(&mut conn, "StartTransientUnit", &args) {
+                Ok(_) => break,
+                Err(SystemdError::Call { name, .. })
+                    if name == "org.freedesktop.systemd1.UnitExists" =>
+                {
+                    if in_use() || Instant::now() >= deadline {
+                        return Err(SystemdError::UnitExists {
+                            unit: self.unit.clone(),
+                        });
+                    }
+                    let _ = manager_call(
+                        &mut conn,
+                        "ResetFailedUnit",
+                        &[Value::Str(self.unit.clone())],
+                    );
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(200));
                 }
+                Err(e) => return Err(e),
             }
-            other => other,
-        })?;
+        }
         let result = wait_job(&mut conn, &self.unit)?;
         if result != "done" {
             return Err(SystemdError::JobFailed {
