@@ -94,8 +94,18 @@ fn linux_devices(ctx: &mut Ctx) -> R {
     b.config["linux"]["devices"] = json!([
         { "path": "/dev/conf-null", "type": "c", "major": 1, "minor": 3, "fileMode": 0o640, "uid": 1000, "gid": 1001 },
         { "path": "/dev/sub/conf-zero", "type": "c", "major": 1, "minor": 5 },
+        // A FIFO: made like the others, and no device cgroup rule (FIFOs are not devices
+        // the cgroup controls; runtime-tools' linux_devices has one).
+        { "path": "/dev/conf-fifo", "type": "p" },
     ]);
-    b.report(&["--stat", "/dev/conf-null", "--stat", "/dev/sub/conf-zero"]);
+    b.report(&[
+        "--stat",
+        "/dev/conf-null",
+        "--stat",
+        "/dev/sub/conf-zero",
+        "--stat",
+        "/dev/conf-fifo",
+    ]);
     let r = ctx.report(&b)?;
     let st = r.probe("stat", "/dev/conf-null");
     ensure!(
@@ -113,6 +123,8 @@ fn linux_devices(ctx: &mut Ctx) -> R {
         st["type"] == "char" && st["major"] == 1 && st["minor"] == 5,
         "/dev/sub/conf-zero: {st}"
     );
+    let st = r.probe("stat", "/dev/conf-fifo");
+    ensure!(st["type"] == "fifo", "/dev/conf-fifo: {st}");
     Ok(())
 }
 

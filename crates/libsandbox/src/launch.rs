@@ -426,10 +426,13 @@ fn resources_with_device_rules(spec: &Spec) -> oci_spec::runtime::LinuxResources
         .and_then(|l| l.resources().clone())
         .unwrap_or_default();
     let mut rules = resources.devices().clone().unwrap_or_default();
+    // Each device of linux.devices is allowed, as runc does; FIFOs are not devices the cgroup
+    // controls, so they get no rule.
     for dev in linux
         .and_then(|l| l.devices().as_ref())
         .into_iter()
         .flatten()
+        .filter(|d| d.typ() != oci_spec::runtime::LinuxDeviceType::P)
     {
         rules.push(oci_spec::runtime::LinuxDeviceCgroup::from(dev));
     }
