@@ -342,7 +342,6 @@ pub fn create(store: &Store, opts: &CreateOptions, mode: Mode) -> Result<Launche
             .map_err(Error::Cgroup)?;
         undo.cgroup = Some(cgroup.clone());
         record.cgroup = serde_json::to_value(&cgroup).ok();
-        record.pid_start_time = state::process_start_time(pid).map(|(s, _)| s).unwrap_or(0);
         dir.save(&record)?;
     }
     if userns_new {
