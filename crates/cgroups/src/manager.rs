@@ -414,20 +414,32 @@ impl Manager {
                 other => other,
             };
         }
-        let pids = self.pids()?;
-        if pids.is_empty() {
-            return Ok(());
+        // Without cgroup.kill (v1, or v2 before 5.14), or when the cgroup went between the
+        // checks above: a cgroup that is gone has nothing left to kill.
+        let gone = |e: &Error| e.errno() == Some(libc::ENOENT);
+        match self.pids() {
+            Ok(pids) if pids.is_empty() => return Ok(()),
+            Ok(_) => {}
+            Err(e) if gone(&e) => return Ok(()),
+            Err(e) => return Err(e),
         }
         let freezer = self.target("freezer");
         let frozen = freezer.available() && controllers::freezer::freeze(&freezer).is_ok();
-        for pid in self.pids()? {
+        let pids = self.pids();
+        for &pid in pids.as_deref().unwrap_or_default() {
             // SAFETY: kill(2) with a pid read from the cgroup; ESRCH (already gone) is fine.
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
         if frozen {
-            controllers::freezer::thaw(&freezer)?;
+            match controllers::freezer::thaw(&freezer) {
+                Err(e) if !gone(&e) => return Err(e),
+                _ => {}
+            }
         }
-        Ok(())
+        match pids {
+            Err(e) if !gone(&e) => Err(e),
+            _ => Ok(()),
+        }
     }
 
     fn remove_all(&self) -> Result<()> {
@@ -657,6 +669,8 @@ fn remove_tree(dir: &Path) -> Result<()> {
     }
 }
 
+/// Lists the pids of `dir` and its child cgroups. A child cgroup removed during the walk is
+/// skipped; `dir` itself missing is an error (ENOENT) for the caller to judge.
 fn collect_pids(dir: &Path, out: &mut Vec<i32>) -> Result<()> {
     out.extend(fs::read_procs(dir)?);
     let entries = std::fs::read_dir(dir).map_err(|e| Error::Read {
@@ -665,7 +679,10 @@ fn collect_pids(dir: &Path, out: &mut Vec<i32>) -> Result<()> {
     })?;
     for entry in entries.flatten() {
         if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-            collect_pids(&entry.path(), out)?;
+            match collect_pids(&entry.path(), out) {
+                Err(e) if e.errno() == Some(libc::ENOENT) => {}
+                other => other?,
+            }
         }
     }
     Ok(())
@@ -674,6 +691,22 @@ fn collect_pids(dir: &Path, out: &mut Vec<i32>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_child_cgroup_removed_during_the_pid_walk_is_skipped() {
+        // A plain directory tree stands in for a cgroup: `child` has no cgroup.procs, as when
+        // the kernel removed it between the listing and the read.
+        let dir = std::env::temp_dir().join(format!("ocirun-pidwalk-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("child")).unwrap();
+        std::fs::write(dir.join("cgroup.procs"), "7\n9\n").unwrap();
+        let mut pids = Vec::new();
+        let walked = collect_pids(&dir, &mut pids);
+        let missing_top = collect_pids(&dir.join("gone"), &mut Vec::new());
+        std::fs::remove_dir_all(&dir).unwrap();
+        walked.unwrap();
+        assert_eq!(pids, vec![7, 9]);
+        assert_eq!(missing_top.unwrap_err().errno(), Some(libc::ENOENT));
+    }
 
     #[test]
     fn joins_cgroup_paths() {
