@@ -38,7 +38,7 @@ pub use controllers::cpu::shares_to_weight;
 pub use devices::default_device_rules;
 pub use error::{Errno, Error, Result};
 pub use features::{HostFeatures, host_features};
-pub use layout::{Layout, detect as detect_layout};
+pub use layout::{Layout, Version, detect as detect_layout};
 pub use manager::{FreezerState, Joiner, Manager, join_self};
 pub use oom::OomEvents;
 pub use stats::{Event, Stats};

@@ -268,11 +268,24 @@ impl Manager {
     /// root's controllers in every ancestor; on v1 it fills cpuset.cpus/mems of new cpuset
     /// cgroups from their parent, since an empty cpuset cannot hold a process.
     pub fn create(&mut self) -> Result<()> {
+        self.create_in(None)
+    }
+
+    /// [`Manager::create`] in the hierarchies of one cgroup version only (the rest can follow
+    /// later): a hybrid host's unified hierarchy before the clone, its v1 ones after it.
+    pub fn create_version(&mut self, version: Version) -> Result<()> {
+        self.create_in(Some(version))
+    }
+
+    fn create_in(&mut self, version: Option<Version>) -> Result<()> {
         if self.systemd.is_some() {
             return Ok(()); // systemd makes the scope, around the init
         }
         let enable_all = self.layout == Layout::V2;
         for h in &mut self.hierarchies {
+            if version.is_some_and(|v| v != h.version) {
+                continue;
+            }
             let created = mkdir_all(h, enable_all)?;
             if h.created_from.is_none() {
                 h.created_from = created;
@@ -292,23 +305,31 @@ impl Manager {
         open_dir(&h.path).map(Some)
     }
 
-    /// Moves process `pid` into the container's cgroup in every hierarchy (on hybrid hosts the
-    /// unified one too, as runc does).
     /// How a new process joins this cgroup without the cost of a move by pid: a v2 directory
     /// for `clone3(CLONE_INTO_CGROUP)` (pure v2, and the unified hierarchy of a hybrid host), and
     /// the v1 `tasks` files the process itself writes "0" to (see [`join_self`]).
     pub fn joiner(&self) -> Result<Joiner> {
-        let clone_into = match self.v2() {
+        self.joiner_for(None)
+    }
+
+    /// [`Manager::joiner`] for the hierarchies of one cgroup version only.
+    pub fn joiner_for(&self, version: Option<Version>) -> Result<Joiner> {
+        let wanted = |v: Version| version.is_none_or(|w| w == v);
+        let clone_into = match self.v2().filter(|_| wanted(Version::V2)) {
             Some(h) => Some(open_dir(&h.path)?),
             None => None,
         };
         let mut tasks = Vec::new();
-        for h in self.hierarchies.iter().filter(|h| h.version == Version::V1) {
-            tasks.push(open_write(&h.path.join("tasks"))?);
+        if wanted(Version::V1) {
+            for h in self.hierarchies.iter().filter(|h| h.version == Version::V1) {
+                tasks.push(open_write(&h.path.join("tasks"))?);
+            }
         }
         Ok(Joiner { clone_into, tasks })
     }
 
+    /// Moves process `pid` into the container's cgroup in every hierarchy (on hybrid hosts the
+    /// unified one too, as runc does).
     pub fn add_process(&self, pid: i32) -> Result<()> {
         let value = pid.to_string();
         for h in &self.hierarchies {

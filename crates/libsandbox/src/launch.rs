@@ -132,24 +132,37 @@ pub fn create(store: &Store, opts: &CreateOptions, mode: Mode) -> Result<Launche
         .map(|p| p.to_string_lossy().into_owned());
     let mut cgroup = cgroups::Manager::new(cgroups_path.as_deref(), &opts.id, opts.systemd_cgroup)
         .map_err(Error::Cgroup)?;
-    // On a pure v1 host the init joins its cgroups by writing to their `tasks` files, so they
-    // can be made after the clone: the runtime makes them while the init makes its network
-    // namespace, the costliest part of the clone (about a millisecond each). Elsewhere
-    // CLONE_INTO_CGROUP needs the v2 cgroup first; with a new user namespace the init waits for
-    // its id maps anyway.
+    // The init joins v1 hierarchies by writing to their `tasks` files, so on pure v1 and hybrid
+    // hosts they can be made after the clone: the runtime makes them while the init makes its
+    // network namespace, the costliest part of the clone (about a millisecond each). A v2 cgroup
+    // (pure v2, or a hybrid host's unified hierarchy) is made first, for CLONE_INTO_CGROUP. With
+    // a new user namespace the init waits for its id maps anyway.
     let cgroups_later = !cgroup.uses_systemd()
-        && cgroup.layout() == cgroups::Layout::V1
+        && matches!(
+            cgroup.layout(),
+            cgroups::Layout::V1 | cgroups::Layout::Hybrid
+        )
         && plan.creates(LinuxNamespaceType::Network)
         && !plan.creates(LinuxNamespaceType::User);
     // With the systemd driver the scope is made around the init after the clone;
     // until then there is nothing to join, and a scope name already taken is another
     // container's, which an undo must not touch.
-    let joiner = if cgroups_later || cgroup.uses_systemd() {
+    let joiner = if cgroup.uses_systemd() {
         None
-    } else {
+    } else if !cgroups_later {
         cgroup.create().map_err(Error::Cgroup)?;
         undo.cgroup = Some(cgroup.clone());
         Some(cgroup.joiner().map_err(Error::Cgroup)?)
+    } else if cgroup.layout() == cgroups::Layout::Hybrid {
+        // Only the unified hierarchy now; the v1 ones after the clone.
+        cgroup
+            .create_version(cgroups::Version::V2)
+            .map_err(Error::Cgroup)?;
+        undo.cgroup = Some(cgroup.clone());
+        let unified = cgroup.joiner_for(Some(cgroups::Version::V2));
+        Some(unified.map_err(Error::Cgroup)?)
+    } else {
+        None
     };
     let cgroup_paths: Vec<PathBuf> = cgroup.paths().map(Path::to_path_buf).collect();
 
@@ -308,13 +321,22 @@ pub fn create(store: &Store, opts: &CreateOptions, mode: Mode) -> Result<Launche
     undo.child = Some(pidfd_dup);
     record.pid = pid;
     // Read while the init sets itself up (the start time is fixed at the clone).
-    record.pid_start_time = state::process_start_time(pid).map(|(s, _)| s).unwrap_or(0);
+    let init_stat = state::process_stat(pid);
+    record.pid_start_time = init_stat.map(|s| s.start_time).unwrap_or(0);
     if cgroups_later {
-        cgroup.create().map_err(Error::Cgroup)?;
+        // The init makes its network namespace meanwhile: on another CPU, if it can.
+        let _apart = init_stat
+            .and_then(|s| s.cpu)
+            .and_then(crate::cpus::MovedAway::from);
+        cgroup
+            .create_version(cgroups::Version::V1)
+            .map_err(Error::Cgroup)?;
         undo.cgroup = Some(cgroup.clone());
         record.cgroup = serde_json::to_value(&cgroup).ok();
         dir.save(&record)?;
-        let joiner = cgroup.joiner().map_err(Error::Cgroup)?;
+        let joiner = cgroup
+            .joiner_for(Some(cgroups::Version::V1))
+            .map_err(Error::Cgroup)?;
         let tasks: Vec<_> = joiner.tasks.iter().map(|f| f.as_fd()).collect();
         to_init
             .send_with(&ToInit::Cgroups { count: tasks.len() }, &tasks)

@@ -29,6 +29,7 @@ mod channel;
 mod clone;
 mod container;
 mod copyup;
+mod cpus;
 mod devices;
 mod errno;
 mod error;
