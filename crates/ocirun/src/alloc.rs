@@ -1,31 +1,38 @@
-//! The process's memory allocator: small blocks come from per-size free lists that keep what is
-//! freed; larger ones go to the C library's `malloc`.
+//! The process's memory allocator: blocks up to 64 KiB come from per-size free lists that keep
+//! what is freed; larger ones go to the C library's `malloc`.
 //!
-//! An invocation of the runtime makes a few thousand allocations, nearly all small and short
-//! lived, then exits. musl's allocator hands a group of slots back to the kernel (`munmap`) as soon
-//! as its last slot is freed, so that pattern costs a `mmap`, page faults and a `munmap` again and
-//! again: about a millisecond of a `run`, in each of its two process images. Here a freed small
-//! block goes on the free list of its size class and the next allocation of that class takes it,
-//! so the pages stay mapped until the process exits or execs. Blocks above [`MAX_SMALL`] bytes
-//! (a few dozen per run) are left to `malloc`, which returns them to the kernel when freed, so
-//! memory held but unused stays small.
+//! An invocation of the runtime makes a few thousand allocations, nearly all short lived, then
+//! exits. musl's allocator hands a group of slots back to the kernel (`munmap`) as soon as its
+//! last slot is freed, so that pattern costs a `mmap`, page faults and a `munmap` again and again:
+//! about a millisecond of a `run`, in each of its two process images, for blocks up to 4 KiB, and
+//! still a fifth of a short command's time for the few dozen blocks of 4 to 64 KiB (the command
+//! line parser's tables grow through those sizes). Here a freed block goes on the free list of its
+//! size class and the next allocation of that class takes it, so the pages stay mapped until the
+//! process exits or execs. Blocks above [`MAX_POOLED`] bytes (rare) are left to `malloc`, which
+//! returns them to the kernel when freed.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::UnsafeCell;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Largest size served from the size classes.
+/// Largest size whose class is found in [`CLASS_OF`].
 const MAX_SMALL: usize = 4096;
-/// The size classes: multiples of 16, about 25% apart.
-const CLASSES: [usize; 23] = [
+/// Largest size served from the size classes.
+const MAX_POOLED: usize = 64 * 1024;
+/// The size classes: multiples of 16, about 25% apart (up to [`MAX_SMALL`]), then fewer.
+const CLASSES: [usize; 34] = [
     16, 32, 48, 64, 80, 96, 128, 160, 192, 256, 320, 384, 512, 640, 768, 1024, 1280, 1536, 2048,
-    2560, 3072, 3584, 4096,
+    2560, 3072, 3584, 4096, 6144, 8192, 12288, 16384, 20480, 24576, 32768, 40960, 49152, 57344,
+    65536,
 ];
+/// Index of the first class above [`MAX_SMALL`].
+const FIRST_LARGE: usize = 23;
 /// Alignment every block has (its size and its start are multiples of it).
 const ALIGN: usize = 16;
-/// Size of the regions small blocks are cut from.
-const REGION: usize = 64 * 1024;
+/// Size of the regions blocks are cut from. Pages of a region become resident only when a block
+/// on them is used.
+const REGION: usize = 256 * 1024;
 
 /// Class index for each size in steps of 16 bytes, from 0 to `MAX_SMALL`.
 const CLASS_OF: [u8; MAX_SMALL / ALIGN + 1] = {
@@ -101,10 +108,14 @@ impl Default for Pooled {
 
 /// The size class of `layout`, when the pools serve it.
 fn class(layout: Layout) -> Option<usize> {
-    if layout.size() > MAX_SMALL || layout.align() > ALIGN {
+    let size = layout.size();
+    if size > MAX_POOLED || layout.align() > ALIGN {
         return None;
     }
-    Some(CLASS_OF[layout.size().div_ceil(ALIGN)] as usize)
+    if size <= MAX_SMALL {
+        return Some(CLASS_OF[size.div_ceil(ALIGN)] as usize);
+    }
+    (FIRST_LARGE..CLASSES.len()).find(|&c| CLASSES[c] >= size)
 }
 
 impl Pools {
@@ -122,7 +133,8 @@ impl Pools {
             let Some(region) = new_region() else {
                 return ptr::null_mut();
             };
-            // What is left of the old region is lost; it is less than one block of this class.
+            // What is left of the old region is lost: less than one block of this class, and
+            // only its pages already used are resident.
             self.next = region;
             // SAFETY: `region` is the start of a mapping of REGION bytes.
             self.end = unsafe { region.add(REGION) };
@@ -215,7 +227,7 @@ mod tests {
 
     #[test]
     fn every_size_has_a_class_that_fits() {
-        for size in 1..=MAX_SMALL {
+        for size in 1..=MAX_POOLED {
             let layout = Layout::from_size_align(size, 8).unwrap();
             let c = class(layout).unwrap();
             assert!(CLASSES[c] >= size, "size {size} in class {}", CLASSES[c]);
@@ -224,7 +236,9 @@ mod tests {
                 assert!(CLASSES[c - 1] < size, "size {size} fits a smaller class");
             }
         }
-        assert!(class(Layout::from_size_align(MAX_SMALL + 1, 8).unwrap()).is_none());
+        assert!(class(Layout::from_size_align(MAX_POOLED + 1, 8).unwrap()).is_none());
+        assert_eq!(CLASSES[FIRST_LARGE - 1], MAX_SMALL);
+        assert_eq!(CLASSES[CLASSES.len() - 1], MAX_POOLED);
         assert!(class(Layout::from_size_align(64, 64).unwrap()).is_none());
     }
 
@@ -244,10 +258,18 @@ mod tests {
             pools.dealloc(a, layout);
             let c = pools.alloc(layout);
             assert_eq!(c, a);
-            let big = Layout::from_size_align(MAX_SMALL * 4, 8).unwrap();
-            let grown = pools.realloc(c, layout, MAX_SMALL * 4);
+            // Grown through a large class (kept on its list when freed) to malloc's sizes.
+            let large = Layout::from_size_align(MAX_SMALL * 4, 8).unwrap();
+            let grown = pools.realloc(c, layout, large.size());
             assert!(!grown.is_null());
-            pools.dealloc(grown, big);
+            assert_eq!(*grown.add(99), 0xaa);
+            let big = Layout::from_size_align(MAX_POOLED * 2, 8).unwrap();
+            let grown2 = pools.realloc(grown, large, big.size());
+            assert!(!grown2.is_null());
+            assert_eq!(*grown2.add(99), 0xaa);
+            assert_eq!(pools.alloc(large), grown);
+            pools.dealloc(grown, large);
+            pools.dealloc(grown2, big);
             pools.dealloc(b, layout);
         }
     }
