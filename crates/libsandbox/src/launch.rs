@@ -320,14 +320,14 @@ pub fn create(store: &Store, opts: &CreateOptions, mode: Mode) -> Result<Launche
     })?;
     undo.child = Some(pidfd_dup);
     record.pid = pid;
+    // The init makes its network namespace while the runtime makes the v1 cgroups: on another
+    // CPU, if it can (its affinity is restored before it may go on).
+    let kept_off = cgroups_later
+        .then(|| crate::cpus::KeptOff::from_our_cpu(pid))
+        .flatten();
     // Read while the init sets itself up (the start time is fixed at the clone).
-    let init_stat = state::process_stat(pid);
-    record.pid_start_time = init_stat.map(|s| s.start_time).unwrap_or(0);
+    record.pid_start_time = state::process_start_time(pid).map(|(s, _)| s).unwrap_or(0);
     if cgroups_later {
-        // The init makes its network namespace meanwhile: on another CPU, if it can.
-        let _apart = init_stat
-            .and_then(|s| s.cpu)
-            .and_then(crate::cpus::MovedAway::from);
         cgroup
             .create_version(cgroups::Version::V1)
             .map_err(Error::Cgroup)?;
@@ -338,6 +338,7 @@ pub fn create(store: &Store, opts: &CreateOptions, mode: Mode) -> Result<Launche
             .joiner_for(Some(cgroups::Version::V1))
             .map_err(Error::Cgroup)?;
         let tasks: Vec<_> = joiner.tasks.iter().map(|f| f.as_fd()).collect();
+        drop(kept_off);
         to_init
             .send_with(&ToInit::Cgroups { count: tasks.len() }, &tasks)
             .map_err(|e| init_gone(e, &pidfd))?;

@@ -126,37 +126,14 @@ impl Record {
 
 /// The start time and state letter of `pid` from `/proc/<pid>/stat`.
 pub fn process_start_time(pid: i32) -> Option<(u64, char)> {
-    process_stat(pid).map(|s| (s.start_time, s.state))
-}
-
-/// What the runtime reads of `/proc/<pid>/stat`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProcStat {
-    /// Field 22: start time in clock ticks after boot (with the pid, names the process).
-    pub start_time: u64,
-    /// Field 3: the state letter.
-    pub state: char,
-    /// Field 39: the CPU the process last ran on (for a new process: where it will run first).
-    pub cpu: Option<u32>,
-}
-
-pub fn process_stat(pid: i32) -> Option<ProcStat> {
-    parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
-}
-
-fn parse_stat(text: &str) -> Option<ProcStat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may contain spaces and parentheses: split after the last ')'.
     let rest = &text[text.rfind(')')? + 2..];
     let mut fields = rest.split(' ');
-    // `rest` starts at field 3.
     let state = fields.next()?.chars().next()?;
-    let start_time = fields.nth(18)?.parse().ok()?;
-    let cpu = fields.nth(16).and_then(|c| c.parse().ok());
-    Some(ProcStat {
-        start_time,
-        state,
-        cpu,
-    })
+    // `rest` starts at field 3; the start time is field 22.
+    let start = fields.nth(18)?.parse().ok()?;
+    Some((start, state))
 }
 
 /// The current user's name for the `owner` field: runc leaves it empty for root-run containers.
@@ -180,18 +157,6 @@ mod tests {
 
     #[test]
     fn reads_own_start_time() {
-        let stat = "7 (a) b) c) R 1 7 7 0 -1 4194304 9 0 0 0 0 0 0 0 20 0 1 0 123456 1000 50 \
-                    18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 0\n";
-        assert_eq!(
-            parse_stat(stat),
-            Some(ProcStat {
-                start_time: 123456,
-                state: 'R',
-                cpu: Some(1),
-            })
-        );
-        let own = process_stat(std::process::id() as i32).unwrap();
-        assert!(own.cpu.is_some());
         let (start, state) = process_start_time(std::process::id() as i32).unwrap();
         assert!(start > 0);
         assert!(state == 'R' || state == 'S');
