@@ -51,7 +51,8 @@ fn main() {
     // Commands that fork into a container first make sure this executable cannot be written
     // from inside it (CVE-2019-5736). Doing it before any parsing keeps the work that the
     // re-executed image repeats to a minimum.
-    if matches!(cli::subcommand(&args), Some("create" | "run" | "exec")) {
+    let protected = matches!(cli::subcommand(&args), Some("create" | "run" | "exec"));
+    if protected {
         if let Err(e) = libsandbox::protect_executable() {
             let (log_file, format) = cli::log_options(&args);
             Logger::new(log_file, format, false).error(&e.to_string());
@@ -106,10 +107,12 @@ fn main() {
         std::process::exit(1);
     };
     // (Already done before parsing when the subcommand was recognisable; this covers the rest.)
-    if matches!(
-        command,
-        Command::Create(_) | Command::Run(_) | Command::Exec(_)
-    ) {
+    if !protected
+        && matches!(
+            command,
+            Command::Create(_) | Command::Run(_) | Command::Exec(_)
+        )
+    {
         if let Err(e) = libsandbox::protect_executable() {
             log.error(&e.to_string());
             std::process::exit(1);
