@@ -92,6 +92,16 @@ pub fn nodes(spec_devices: &[LinuxDevice], with_defaults: bool) -> Vec<Node> {
 
 /// Creates `nodes` inside the root (mknod, or a bind of the host node in a user namespace).
 pub fn create(root: BorrowedFd<'_>, nodes: &[Node], bind: bool) -> Result<(), DeviceError> {
+    // Nodes get exactly the config's mode (as runc makes them, under umask 0), so no chmod.
+    // SAFETY: umask only swaps the process's file mode mask.
+    let umask = unsafe { libc::umask(0) };
+    let made = create_each(root, nodes, bind);
+    // SAFETY: as above; puts back the mask read above.
+    unsafe { libc::umask(umask) };
+    made
+}
+
+fn create_each(root: BorrowedFd<'_>, nodes: &[Node], bind: bool) -> Result<(), DeviceError> {
     let mut dirs = Dirs::default();
     for node in nodes {
         if bind {
@@ -142,18 +152,28 @@ impl Dirs {
 
 fn mknod(root: BorrowedFd<'_>, dirs: &mut Dirs, node: &Node) -> Result<(), Errno> {
     let (dir, name) = dirs.split(root, &node.path)?;
-    // Replace whatever the image has there: a device node must be exactly what the config says.
-    // SAFETY: `name` is NUL-terminated and `dir` is a directory fd.
-    match check(unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) }) {
-        Ok(_) | Err(Errno(libc::ENOENT)) => {}
-        Err(e) => return Err(e),
-    }
     let dev = libc::makedev(node.major as u32, node.minor as u32);
-    // SAFETY: `name` is NUL-terminated; mknodat has no memory effects.
-    check(unsafe { libc::mknodat(dir.as_raw_fd(), name.as_ptr(), node.kind | node.mode, dev) })?;
-    // The umask may have cut the mode; set it exactly.
-    // SAFETY: as above.
-    check(unsafe { libc::fchmodat(dir.as_raw_fd(), name.as_ptr(), node.mode, 0) })?;
+    let make = || {
+        // SAFETY: `name` is NUL-terminated and `dir` is a directory fd; no memory effects.
+        check(unsafe { libc::mknodat(dir.as_raw_fd(), name.as_ptr(), node.kind | node.mode, dev) })
+    };
+    match make() {
+        Err(Errno(libc::EEXIST)) => {
+            // Replace whatever the image has there: a device node must be exactly what the
+            // config says (a fresh /dev tmpfs has nothing, so this is rare).
+            // SAFETY: as above.
+            check(unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) })?;
+            make()?;
+        }
+        made => {
+            made?;
+        }
+    }
+    if node.mode & 0o7000 != 0 {
+        // Set-id and sticky bits are not mknod's to set everywhere; chmod sets them exactly.
+        // SAFETY: as above.
+        check(unsafe { libc::fchmodat(dir.as_raw_fd(), name.as_ptr(), node.mode, 0) })?;
+    }
     // SAFETY: as above; AT_SYMLINK_NOFOLLOW never follows a link.
     check(unsafe {
         libc::fchownat(
