@@ -5,6 +5,7 @@ mod cgroup_cmds;
 mod cli;
 mod commands;
 mod exec_cmd;
+mod fastcli;
 mod features;
 mod log;
 mod signal;
@@ -64,25 +65,29 @@ fn main() {
     let (early_log, early_format) = cli::log_options(&args);
     let early = Logger::new(early_log, early_format, false);
     early.touch();
-    let cli = match Cli::try_parse_from(args) {
-        Ok(cli) => cli,
-        Err(e) => {
-            if !e.use_stderr() {
-                // --help and the like: not an error.
+    // The managers' usual command lines without building clap's command (see fastcli).
+    let cli = match fastcli::parse(&args) {
+        Some(cli) => cli,
+        None => match Cli::try_parse_from(args) {
+            Ok(cli) => cli,
+            Err(e) => {
+                if !e.use_stderr() {
+                    // --help and the like: not an error.
+                    let _ = e.print();
+                    std::process::exit(0);
+                }
+                let text = e.render().to_string();
+                let first = text
+                    .lines()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("invalid arguments")
+                    .trim_start_matches("error: ")
+                    .to_owned();
+                early.log_only(log::Level::Error, &first);
                 let _ = e.print();
-                std::process::exit(0);
+                std::process::exit(1);
             }
-            let text = e.render().to_string();
-            let first = text
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("invalid arguments")
-                .trim_start_matches("error: ")
-                .to_owned();
-            early.log_only(log::Level::Error, &first);
-            let _ = e.print();
-            std::process::exit(1);
-        }
+        },
     };
     if cli.version {
         out!("ocirun version {VERSION}");
