@@ -4,7 +4,8 @@
 //! Building clap's command and parsing with it costs about 0.3 ms per process image, nearly all
 //! of it first-touch page faults of clap's code and tables: a tenth of a `run`, an eighth of a
 //! `start` or `delete`. The shapes containerd, Docker and podman use (global options, then
-//! `create`, `start`, `run`, `state`, `kill` or `delete` with their options, then the id) are
+//! `create`, `start`, `run`, `exec`, `state`, `kill` or `delete` with their options, then the
+//! id) are
 //! parsed here into the same [`Cli`]. Anything else, or anything this does not take exactly (an
 //! unknown or repeated option, a value that looks like an option, an option after the id,
 //! `--help`), returns None and goes to clap, which has every answer and every error message. A
@@ -13,7 +14,7 @@
 use std::path::PathBuf;
 
 use crate::cli::{
-    Cli, Command, CreateArgs, Deferred, DeleteArgs, IdArg, KillArgs, LogFormat, RunArgs,
+    Cli, Command, CreateArgs, Deferred, DeleteArgs, ExecArgs, IdArg, KillArgs, LogFormat, RunArgs,
     RunCreateArgs,
 };
 
@@ -108,7 +109,7 @@ pub fn parse(args: &[String]) -> Option<Cli> {
             }
             "--debug" if inline.is_none() => flag(&mut debug)?,
             "--systemd-cgroup" if inline.is_none() => flag(&mut systemd_cgroup)?,
-            "start" | "state" | "kill" | "delete" | "create" | "run" => break name,
+            "start" | "state" | "kill" | "delete" | "create" | "run" | "exec" => break name,
             _ => return None,
         }
     };
@@ -153,6 +154,7 @@ pub fn parse(args: &[String]) -> Option<Cli> {
                 signal: signal.to_owned(),
             }))
         }
+        "exec" => Command::Exec(Deferred(exec_args(&mut words)?)),
         _ => {
             let o = create_options(&mut words)?;
             let id = words.last_positional()?.to_owned();
@@ -236,6 +238,79 @@ fn create_options(words: &mut Words<'_>) -> Option<CreateOptions> {
     Some(o)
 }
 
+/// The options of `exec`, the id and the command (words that do not look like options: a
+/// command with options of its own is clap's to split).
+fn exec_args(words: &mut Words<'_>) -> Option<ExecArgs> {
+    let mut console_socket = None;
+    let mut cwd = None;
+    let mut env = Vec::new();
+    let mut tty = false;
+    let mut user = None;
+    let mut process = None;
+    let mut detach = false;
+    let mut pid_file = None;
+    let mut no_new_privs = false;
+    let mut preserve_fds = None;
+    while let Some(word) = words.peek() {
+        if !word.starts_with('-') {
+            break;
+        }
+        words.take();
+        let (name, inline) = match word.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n, Some(v)),
+            _ => (word, None),
+        };
+        match name {
+            "--console-socket" => once(&mut console_socket, PathBuf::from(words.value(inline)?))?,
+            "--cwd" => once(&mut cwd, PathBuf::from(words.value(inline)?))?,
+            "-e" | "--env" => env.push(words.value(inline)?.to_owned()),
+            "-t" | "--tty" if inline.is_none() => flag(&mut tty)?,
+            "-u" | "--user" => once(&mut user, words.value(inline)?.to_owned())?,
+            "-p" | "--process" => once(&mut process, PathBuf::from(words.value(inline)?))?,
+            "-d" | "--detach" if inline.is_none() => flag(&mut detach)?,
+            "--pid-file" => once(&mut pid_file, PathBuf::from(words.value(inline)?))?,
+            "--no-new-privs" if inline.is_none() => flag(&mut no_new_privs)?,
+            "--preserve-fds" => {
+                let n = words.value(inline)?;
+                if !n.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                once(&mut preserve_fds, n.parse().ok()?)?
+            }
+            _ => return None,
+        }
+    }
+    let mut id_and_command = Vec::new();
+    while let Some(word) = words.take() {
+        if word.is_empty() || word.starts_with('-') {
+            return None;
+        }
+        id_and_command.push(word.to_owned());
+    }
+    if id_and_command.is_empty() {
+        return None;
+    }
+    Some(ExecArgs {
+        console_socket,
+        cwd,
+        env,
+        tty,
+        user,
+        additional_gids: Vec::new(),
+        process,
+        detach,
+        pid_file,
+        process_label: None,
+        apparmor: None,
+        no_new_privs,
+        cap: Vec::new(),
+        preserve_fds: preserve_fds.unwrap_or(0),
+        ignore_paused: false,
+        cgroup: None,
+        id_and_command,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,6 +350,11 @@ mod tests {
             "--root /r --log /l --log-format json kill --all c1 15",
             "--root /r --log /l --log-format json delete --force c1",
             "--root /r --log /l --log-format json delete c1",
+            "--root /r --log /l --log-format json exec --process /tmp/runc-process1 --console-socket /tmp/s --detach --pid-file /p c1",
+            "--root /r --log /l --log-format json exec --process /tmp/runc-process1 --detach --pid-file /p c1",
+            "exec --pid-file /p --process /x -d c1",
+            "exec -t -e A=1 -e B=2 --cwd /tmp -u 1000:1000 --no-new-privs --preserve-fds 1 c1 env",
+            "exec c1 ls /",
             // Docker, podman (conmon), by hand
             "--root=/r --log=/l --log-format=text create -b /b --no-pivot --no-new-keyring --preserve-fds 2 c1",
             "--debug run -d -b . --keep c1",
@@ -300,7 +380,15 @@ mod tests {
             "--version",
             "list",
             "ps c1",
-            "exec c1 true",
+            "exec c1 ls -l",
+            "exec --cap CAP_SYS_ADMIN c1 true",
+            "exec -g 10 c1 true",
+            "exec --ignore-paused c1 true",
+            "exec",
+            "exec -p /a -p /b c1",
+            "exec -e -x c1 true",
+            "exec --tty --tty c1 true",
+            "exec --user= c1 true",
             "spec --rootless",
             "--rootless=true run c1",
             "--criu /x run c1",
