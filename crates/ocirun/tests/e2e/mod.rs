@@ -367,6 +367,11 @@ impl Daemon {
     pub fn spawn(name: &str, cmd: &mut Command, log: PathBuf) -> Daemon {
         eprintln!("e2e: starting {name}: {}", describe(cmd));
         let f = File::create(&log).expect("daemon log");
+        // Temporary files of the daemon (containerd writes a goroutine dump to $TMPDIR on
+        // SIGUSR1) go to the test's scratch directory, which its teardown removes.
+        if let Some(scratch) = log.parent() {
+            cmd.env("TMPDIR", scratch);
+        }
         let child = cmd
             .env("PATH", SYSTEM_PATH)
             .stdin(Stdio::null())
