@@ -290,9 +290,15 @@ fn features_are_honest_json() {
 fn a_killed_create_is_removed_by_delete_force() {
     let sb = Sandbox::new("killedcreate");
     let mut cfg = sb.config(&["true"]);
-    // The prestart hook holds `create` in the middle, with the init and the cgroup made.
+    // The prestart hook holds `create` in the middle, with the init and the cgroup made; it
+    // says so by writing its pid (the cgroup directories alone can appear before the init).
+    let hook_pid = sb.dir.join("hook.pid");
+    let script = format!(
+        "echo $$ > {}.tmp && mv {0}.tmp {0} && exec sleep 30",
+        hook_pid.display()
+    );
     cfg["hooks"] =
-        serde_json::json!({"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", "sleep 30"]}]});
+        serde_json::json!({"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", script]}]});
     sb.write_config(&cfg);
     let id = sb.id("c");
     let mut create = sb
@@ -303,15 +309,26 @@ fn a_killed_create_is_removed_by_delete_force() {
         .unwrap();
     let state_file = sb.root.join(&id).join("state.json");
     for _ in 0..500 {
-        if state_file.exists() && !support::cgroup_dirs_named(&id).is_empty() {
+        if hook_pid.exists() {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     assert!(state_file.exists(), "create never recorded the container");
-    // SAFETY: signalling the child we spawned.
+    assert!(
+        !support::cgroup_dirs_named(&id).is_empty(),
+        "no cgroup made"
+    );
+    let hook: i32 = std::fs::read_to_string(&hook_pid)
+        .expect("the prestart hook never ran")
+        .trim()
+        .parse()
+        .unwrap();
+    // SAFETY: signalling the child we spawned, then the hook it left behind.
     unsafe { libc::kill(create.id() as i32, libc::SIGKILL) };
     let _ = create.wait();
+    // SAFETY: as above; the hook still sleeps (30 s), so the pid is still its own.
+    unsafe { libc::kill(hook, libc::SIGKILL) };
     let st = state(&sb, &id);
     assert_eq!(st["status"], "stopped");
     let out = sb.ocirun(&["delete", "--force", &id]);
