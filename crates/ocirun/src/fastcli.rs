@@ -58,10 +58,27 @@ impl<'a> Words<'a> {
         (!value.is_empty() && !value.starts_with('-')).then_some(value)
     }
 
+    /// A count (`--preserve-fds`): plain decimal digits only, clap's parser decides the rest.
+    fn count(&mut self, inline: Option<&'a str>) -> Option<u32> {
+        let n = self.value(inline)?;
+        if !n.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        n.parse().ok()
+    }
+
     /// The last word, as a positional (an id): not an option, and nothing after it.
     fn last_positional(&mut self) -> Option<&'a str> {
         let word = self.take()?;
         (self.peek().is_none() && !word.is_empty() && !word.starts_with('-')).then_some(word)
+    }
+}
+
+/// `--name=value` as its name and value; anything else as itself, without a value.
+fn split_option(word: &str) -> (&str, Option<&str>) {
+    match word.split_once('=') {
+        Some((n, v)) if n.starts_with("--") => (n, Some(v)),
+        _ => (word, None),
     }
 }
 
@@ -92,10 +109,7 @@ pub fn parse(args: &[String]) -> Option<Cli> {
     let mut systemd_cgroup = false;
     let command = loop {
         let word = words.take()?;
-        let (name, inline) = match word.split_once('=') {
-            Some((n, v)) if n.starts_with("--") => (n, Some(v)),
-            _ => (word, None),
-        };
+        let (name, inline) = split_option(word);
         match name {
             "--root" => once(&mut root, PathBuf::from(words.value(inline)?))?,
             "--log" => once(&mut log, PathBuf::from(words.value(inline)?))?,
@@ -212,22 +226,12 @@ fn create_options(words: &mut Words<'_>) -> Option<CreateOptions> {
             break;
         }
         words.take();
-        let (name, inline) = match word.split_once('=') {
-            Some((n, v)) if n.starts_with("--") => (n, Some(v)),
-            _ => (word, None),
-        };
+        let (name, inline) = split_option(word);
         match name {
             "-b" | "--bundle" => once(&mut o.bundle, PathBuf::from(words.value(inline)?))?,
             "--console-socket" => once(&mut o.console_socket, PathBuf::from(words.value(inline)?))?,
             "--pid-file" => once(&mut o.pid_file, PathBuf::from(words.value(inline)?))?,
-            "--preserve-fds" => {
-                let n = words.value(inline)?;
-                // Plain decimal digits only: clap's parser decides anything else.
-                if !n.bytes().all(|b| b.is_ascii_digit()) {
-                    return None;
-                }
-                once(&mut o.preserve_fds, n.parse().ok()?)?
-            }
+            "--preserve-fds" => once(&mut o.preserve_fds, words.count(inline)?)?,
             "--no-pivot" if inline.is_none() => flag(&mut o.no_pivot)?,
             "--no-new-keyring" if inline.is_none() => flag(&mut o.no_new_keyring)?,
             "-d" | "--detach" if inline.is_none() => flag(&mut o.detach)?,
@@ -256,10 +260,7 @@ fn exec_args(words: &mut Words<'_>) -> Option<ExecArgs> {
             break;
         }
         words.take();
-        let (name, inline) = match word.split_once('=') {
-            Some((n, v)) if n.starts_with("--") => (n, Some(v)),
-            _ => (word, None),
-        };
+        let (name, inline) = split_option(word);
         match name {
             "--console-socket" => once(&mut console_socket, PathBuf::from(words.value(inline)?))?,
             "--cwd" => once(&mut cwd, PathBuf::from(words.value(inline)?))?,
@@ -270,13 +271,7 @@ fn exec_args(words: &mut Words<'_>) -> Option<ExecArgs> {
             "-d" | "--detach" if inline.is_none() => flag(&mut detach)?,
             "--pid-file" => once(&mut pid_file, PathBuf::from(words.value(inline)?))?,
             "--no-new-privs" if inline.is_none() => flag(&mut no_new_privs)?,
-            "--preserve-fds" => {
-                let n = words.value(inline)?;
-                if !n.bytes().all(|b| b.is_ascii_digit()) {
-                    return None;
-                }
-                once(&mut preserve_fds, n.parse().ok()?)?
-            }
+            "--preserve-fds" => once(&mut preserve_fds, words.count(inline)?)?,
             _ => return None,
         }
     }
