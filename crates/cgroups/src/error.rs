@@ -122,4 +122,11 @@ impl Error {
             _ => None,
         }
     }
+
+    /// Whether the error says the cgroup is gone: ENOENT when a file is opened after the
+    /// cgroup was removed, ENODEV when it is read or written through a descriptor opened
+    /// before (systemd prunes a dead scope's cgroup at any moment).
+    pub fn cgroup_gone(&self) -> bool {
+        matches!(self.errno(), Some(libc::ENOENT | libc::ENODEV))
+    }
 }

@@ -431,13 +431,13 @@ impl Manager {
         if primary.version == Version::V2 && fs::exists(&primary.path, "cgroup.kill") {
             // The cgroup can vanish in between (systemd prunes a dead scope's cgroup).
             return match fs::write(&primary.path, "cgroup.kill", "1") {
-                Err(e) if e.errno() == Some(libc::ENOENT) => Ok(()),
+                Err(e) if e.cgroup_gone() => Ok(()),
                 other => other,
             };
         }
         // Without cgroup.kill (v1, or v2 before 5.14), or when the cgroup went between the
         // checks above: a cgroup that is gone has nothing left to kill.
-        let gone = |e: &Error| e.errno() == Some(libc::ENOENT);
+        let gone = Error::cgroup_gone;
         match self.pids() {
             Ok(pids) if pids.is_empty() => return Ok(()),
             Ok(_) => {}
@@ -701,7 +701,7 @@ fn collect_pids(dir: &Path, out: &mut Vec<i32>) -> Result<()> {
     for entry in entries.flatten() {
         if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
             match collect_pids(&entry.path(), out) {
-                Err(e) if e.errno() == Some(libc::ENOENT) => {}
+                Err(e) if e.cgroup_gone() => {}
                 other => other?,
             }
         }

@@ -139,7 +139,7 @@ impl OomEvents {
         if self.version == Version::V2 {
             let now = match oom_kills(&self.dir) {
                 Ok(n) => n,
-                Err(e) if e.errno() == Some(libc::ENOENT) => return Ok(None),
+                Err(e) if e.cgroup_gone() => return Ok(None),
                 Err(e) => return Err(e),
             };
             count = now.saturating_sub(self.seen);

@@ -849,3 +849,45 @@ fn features_list_this_host() {
         Layout::V1 => assert!(f.v1 && !f.v2),
     }
 }
+
+#[test]
+fn a_cgroup_removed_under_an_open_file_counts_as_gone() {
+    // systemd prunes a dead scope's cgroup at any moment, also between `delete` opening
+    // cgroup.kill (or cgroup.procs) and writing (reading) it: the kernel then answers ENODEV,
+    // not ENOENT. Both must read as "nothing left to kill".
+    use std::io::{Read, Write};
+    let cg = TestCgroup::new("vanish");
+    let path = cg.m.path().to_path_buf();
+    let mut procs = ok(
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path.join("cgroup.procs")),
+        "open cgroup.procs",
+    );
+    ok(cg.m.destroy(), "destroy");
+    assert!(!path.exists());
+    let write = procs.write_all(b"0\n").map_err(|e| cgroups::Error::Write {
+        path: path.join("cgroup.procs"),
+        value: "0".into(),
+        errno: cgroups::Errno(e.raw_os_error().unwrap_or(0)),
+    });
+    let read = procs
+        .read_to_string(&mut String::new())
+        .map_err(|e| cgroups::Error::Read {
+            path: path.join("cgroup.procs"),
+            errno: cgroups::Errno(e.raw_os_error().unwrap_or(0)),
+        });
+    for (what, r) in [("write", write.map(|_| ())), ("read", read.map(|_| ()))] {
+        let e = r.expect_err(what);
+        assert_eq!(e.errno(), Some(libc::ENODEV), "{what}: {e}");
+        assert!(e.cgroup_gone(), "{what}: {e}");
+    }
+    let reopened = std::fs::read(path.join("cgroup.procs")).map_err(|e| cgroups::Error::Read {
+        path: path.clone(),
+        errno: cgroups::Errno(e.raw_os_error().unwrap_or(0)),
+    });
+    assert!(reopened.expect_err("reopen").cgroup_gone());
+    // And a second destroy of the vanished cgroup is fine.
+    ok(cg.m.destroy(), "destroy again");
+}

@@ -281,7 +281,8 @@ fn bad_input_is_one_clear_error_and_leaves_nothing() {
         "active",
         "the first container's scope must survive the second's failure"
     );
-    assert!(sb.ocirun(&["delete", "--force", &first]).status.success());
+    let out = sb.ocirun(&["delete", "--force", &first]);
+    assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         unit_property("ocirun-test-shared.scope", "ActiveState"),
         "inactive"
