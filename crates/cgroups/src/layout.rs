@@ -104,8 +104,9 @@ pub(crate) fn read_own_cgroups() -> Result<Vec<OwnCgroup>> {
     ))?))
 }
 
-/// Finds the mount point of a v1 hierarchy. Tries the conventional names first (one stat each)
-/// and falls back to /proc/self/mountinfo.
+/// Finds the mount point of a v1 hierarchy. Tries the conventional names first (one statfs
+/// each: the root of any cgroup v1 mount has cgroup.procs, so a stat of it would tell nothing
+/// more) and falls back to /proc/self/mountinfo.
 pub(crate) fn v1_mountpoint(controllers: &[String]) -> Result<Option<PathBuf>> {
     let joined = controllers
         .iter()
@@ -115,9 +116,7 @@ pub(crate) fn v1_mountpoint(controllers: &[String]) -> Result<Option<PathBuf>> {
     candidates.extend(joined.iter().map(|c| c.to_string()));
     for name in candidates {
         let dir = Path::new(CGROUP_ROOT).join(&name);
-        if fs_type(&dir.to_string_lossy()) == Some(CGROUP_SUPER_MAGIC)
-            && fs::exists(&dir, "cgroup.procs")
-        {
+        if fs_type(&dir.to_string_lossy()) == Some(CGROUP_SUPER_MAGIC) {
             return Ok(Some(dir));
         }
     }
