@@ -8,7 +8,8 @@
 //! network namespace is made (traced: the runtime's `sched_setaffinity` took as long as the
 //! init's `unshare`). So the runtime moves the init instead, right after the clone, while it
 //! still waits in this CPU's run queue: a cheap move that does not block the runtime. The init's
-//! affinity is put back before it is told to go on, so nothing it runs ever sees the change.
+//! affinity is put back before the runtime hands it its cgroups, which the init awaits before it
+//! creates device nodes, runs hooks or starts anything, so nothing it runs ever sees the change.
 
 use std::mem::{size_of, zeroed};
 

@@ -199,30 +199,23 @@ fn prepare<'a>(
     if ctx.early_unshare != 0 {
         namespaces::unshare(ctx.early_unshare)?;
     }
-    // Then into the container's cgroups: before any other work is accounted, and before a
-    // cgroup namespace could be unshared.
-    if ctx.cgroups_later {
-        let (tasks, count) = match chan.recv_with_fds()? {
-            (ToInit::Cgroups { count }, fds) => (fds, count),
-            (other, _) => {
-                return Err(InitError::Protocol(format!(
-                    "expected Cgroups, got {other:?}"
-                )));
-            }
-        };
-        if tasks.len() != count {
-            return Err(InitError::Protocol(format!(
-                "expected {count} cgroup tasks files, got {}",
-                tasks.len()
-            )));
-        }
-        cgroups::join_self(&tasks).map_err(|e| InitError::Cgroup(e.to_string()))?;
-    } else {
-        cgroups::join_self(ctx.cgroup_tasks).map_err(|e| InitError::Cgroup(e.to_string()))?;
-    }
     for fd in ctx.close_fds.drain(..) {
         // SAFETY: closing our copy of a runtime fd that nothing in the child uses.
         unsafe { libc::close(fd) };
+    }
+    // The v1 cgroups come from the runtime, which makes them while this process makes its
+    // network namespace. When nothing else is awaited from the runtime before the mounts,
+    // the init goes on with them meanwhile and joins the cgroups where it first needs them
+    // (before a cgroup mount, and at the latest before it creates device nodes, runs hooks or
+    // forks anything); otherwise it joins them now, before any other work.
+    let mut cgroups_pending = ctx.cgroups_later;
+    let join_at_mounts =
+        cgroups_pending && !ctx.wait_for_go && ctx.plan.has(LinuxNamespaceType::Mount);
+    if !ctx.cgroups_later {
+        cgroups::join_self(ctx.cgroup_tasks).map_err(|e| InitError::Cgroup(e.to_string()))?;
+    } else if !join_at_mounts {
+        join_cgroups(chan)?;
+        cgroups_pending = false;
     }
     let spec = ctx.spec;
     let linux = spec.linux().as_ref();
@@ -250,9 +243,20 @@ fn prepare<'a>(
         let fd = namespaces::open(*kind, path)?;
         namespaces::join(*kind, &fd, path)?;
     }
-    if ctx.late_unshare != 0 {
+    // A cgroup namespace is rooted where the init is when it is made: after the join.
+    if ctx.late_unshare != 0 && !cgroups_pending {
         namespaces::unshare(ctx.late_unshare)?;
     }
+    let late_unshare = ctx.late_unshare;
+    let mut join_pending_cgroups = || -> Result<(), InitError> {
+        if std::mem::take(&mut cgroups_pending) {
+            join_cgroups(chan)?;
+            if late_unshare != 0 {
+                namespaces::unshare(late_unshare)?;
+            }
+        }
+        Ok(())
+    };
 
     // SAFETY: setsid has no memory effects; the init leads its own session like runc's.
     check(unsafe { libc::setsid() }).map_err(step("setsid"))?;
@@ -277,7 +281,16 @@ fn prepare<'a>(
             cgroup_paths: ctx.cgroup_paths,
             userns,
         };
-        let made = mounts::mount_all(&mctx, spec.mounts().as_deref().unwrap_or_default())?;
+        let all = spec.mounts().as_deref().unwrap_or_default();
+        let (before, after) = all.split_at(
+            all.iter()
+                .position(mounts::needs_own_cgroups)
+                .unwrap_or(all.len()),
+        );
+        let mut made = mounts::MountResult::default();
+        mounts::mount_all(&mctx, before, &mut made)?;
+        join_pending_cgroups()?;
+        mounts::mount_all(&mctx, after, &mut made)?;
         proc_root = made.proc_root;
         if !made.dev_is_bind {
             let nodes = devices::nodes(
@@ -343,6 +356,7 @@ fn prepare<'a>(
             rootfs::make_readonly()?;
         }
     } else {
+        join_pending_cgroups()?;
         let c = crate::sys::cpath(ctx.rootfs).map_err(step("chroot"))?;
         // SAFETY: `c` is NUL-terminated.
         check(unsafe { libc::chroot(c.as_ptr()) }).map_err(step("chroot"))?;
@@ -430,6 +444,25 @@ fn prepare<'a>(
         }
     };
     Ok((reply, prepared))
+}
+
+/// Receives the v1 cgroups' `tasks` files from the runtime and writes the init into them.
+fn join_cgroups(chan: &ToRuntime) -> Result<(), InitError> {
+    let (tasks, count) = match chan.recv_with_fds()? {
+        (ToInit::Cgroups { count }, fds) => (fds, count),
+        (other, _) => {
+            return Err(InitError::Protocol(format!(
+                "expected Cgroups, got {other:?}"
+            )));
+        }
+    };
+    if tasks.len() != count {
+        return Err(InitError::Protocol(format!(
+            "expected {count} cgroup tasks files, got {}",
+            tasks.len()
+        )));
+    }
+    cgroups::join_self(&tasks).map_err(|e| InitError::Cgroup(e.to_string()))
 }
 
 /// After start: startContainer hooks, then the last process steps and `execve`.

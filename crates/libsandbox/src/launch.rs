@@ -320,8 +320,8 @@ pub fn create(store: &Store, opts: &CreateOptions, mode: Mode) -> Result<Launche
     })?;
     undo.child = Some(pidfd_dup);
     record.pid = pid;
-    // The init makes its network namespace while the runtime makes the v1 cgroups: on another
-    // CPU, if it can (its affinity is restored before it may go on).
+    // The init makes its network namespace (and its first mounts) while the runtime makes the
+    // v1 cgroups: on another CPU, if it can (its affinity is restored before it gets them).
     let kept_off = cgroups_later
         .then(|| crate::cpus::KeptOff::from_our_cpu(pid))
         .flatten();
@@ -341,7 +341,7 @@ pub fn create(store: &Store, opts: &CreateOptions, mode: Mode) -> Result<Launche
         drop(kept_off);
         to_init
             .send_with(&ToInit::Cgroups { count: tasks.len() }, &tasks)
-            .map_err(|e| init_gone(e, &pidfd))?;
+            .map_err(|e| init_failed(&to_init, e, &pidfd))?;
     }
 
     if let Some(adj) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
@@ -379,7 +379,7 @@ pub fn create(store: &Store, opts: &CreateOptions, mode: Mode) -> Result<Launche
     if wait_for_go {
         to_init
             .send(&ToInit::Go { host_pid: pid })
-            .map_err(|e| init_gone(e, &pidfd))?;
+            .map_err(|e| init_failed(&to_init, e, &pidfd))?;
     }
 
     loop {
@@ -393,7 +393,7 @@ pub fn create(store: &Store, opts: &CreateOptions, mode: Mode) -> Result<Launche
                 }
                 to_init
                     .send(&ToInit::HooksDone)
-                    .map_err(|e| init_gone(e, &pidfd))?;
+                    .map_err(|e| init_failed(&to_init, e, &pidfd))?;
             }
             Ok(FromInit::Ready) => break,
             Ok(FromInit::SeccompNotify { fd }) => {
@@ -402,7 +402,7 @@ pub fn create(store: &Store, opts: &CreateOptions, mode: Mode) -> Result<Launche
                 hand_to_agent(&spec, &pidfd, fd, &st, pid)?;
                 to_init
                     .send(&ToInit::SeccompDone)
-                    .map_err(|e| init_gone(e, &pidfd))?;
+                    .map_err(|e| init_failed(&to_init, e, &pidfd))?;
             }
             Ok(FromInit::Failed(e)) => return Err(Error::Init(e)),
             Err(e) => return Err(init_gone(e, &pidfd)),
@@ -503,6 +503,19 @@ fn pidfd_getfd(pidfd: &OwnedFd, fd: i32) -> std::result::Result<OwnedFd, Errno> 
 }
 
 /// The error for an init that went away without reporting: its exit status says why.
+/// A send to the init failed: the init has exited. Its own error, when it sent one before it
+/// went (it mounts while the runtime makes the cgroups), is still queued on the channel and says
+/// more than the closed socket.
+fn init_failed(chan: &Channel<ToInit, FromInit>, e: ChannelError, pidfd: &OwnedFd) -> Error {
+    // Only a closed peer: a recv on a live one could wait for ever.
+    if matches!(e, ChannelError::Closed) {
+        if let Ok(FromInit::Failed(reason)) = chan.recv() {
+            return Error::Init(reason);
+        }
+    }
+    init_gone(e, pidfd)
+}
+
 fn init_gone(e: ChannelError, pidfd: &OwnedFd) -> Error {
     Error::InitDied {
         status: clone::wait(pidfd).ok(),

@@ -149,8 +149,11 @@ pub struct MountResult {
 }
 
 /// Makes every mount of the spec, in order.
-pub fn mount_all(ctx: &MountContext<'_>, mounts: &[Mount]) -> Result<MountResult, MountError> {
-    let mut result = MountResult::default();
+pub fn mount_all(
+    ctx: &MountContext<'_>,
+    mounts: &[Mount],
+    result: &mut MountResult,
+) -> Result<(), MountError> {
     for m in mounts {
         let dest = clean_dest(m.destination());
         let fd = mount_one(ctx, m, &dest)?;
@@ -165,7 +168,17 @@ pub fn mount_all(ctx: &MountContext<'_>, mounts: &[Mount]) -> Result<MountResult
             _ => {}
         }
     }
-    Ok(result)
+    Ok(())
+}
+
+/// Whether a mount needs the container's cgroups to exist and the init to be in them: a
+/// cgroup filesystem (v1 binds the container's cgroup directories; a cgroup2 mount shows the
+/// init's cgroup), or anything under /sys/fs/cgroup on either side.
+pub fn needs_own_cgroups(m: &Mount) -> bool {
+    let under_cgroup_root = |p: &Path| clean_dest(p).starts_with("/sys/fs/cgroup");
+    matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2"))
+        || under_cgroup_root(m.destination())
+        || m.source().as_deref().is_some_and(under_cgroup_root)
 }
 
 /// The destination as an absolute, normalised path (relative ones are relative to `/`).
@@ -475,4 +488,57 @@ pub fn set_propagation(tree: &OwnedFd, props: &[Propagation]) -> Result<(), Errn
         mount_api::mount_setattr(tree.as_fd(), p.recursive, &attr)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mount(json: &str) -> Mount {
+        serde_json::from_str(json).unwrap_or_else(|e| panic!("{json}: {e}"))
+    }
+
+    #[test]
+    fn cgroup_mounts_wait_for_the_cgroups_and_others_do_not() {
+        for (json, needs) in [
+            (
+                r#"{"destination":"/sys/fs/cgroup","type":"cgroup","source":"cgroup"}"#,
+                true,
+            ),
+            (
+                r#"{"destination":"/cg","type":"cgroup2","source":"cgroup"}"#,
+                true,
+            ),
+            (
+                r#"{"destination":"/sys/fs/cgroup/x","type":"bind","source":"/tmp/x"}"#,
+                true,
+            ),
+            (
+                r#"{"destination":"/x/../sys/fs/cgroup","type":"tmpfs","source":"tmpfs"}"#,
+                true,
+            ),
+            (
+                r#"{"destination":"/mnt","options":["bind"],"source":"/sys/fs/cgroup/memory"}"#,
+                true,
+            ),
+            (
+                r#"{"destination":"/proc","type":"proc","source":"proc"}"#,
+                false,
+            ),
+            (
+                r#"{"destination":"/sys","type":"sysfs","source":"sysfs"}"#,
+                false,
+            ),
+            (
+                r#"{"destination":"/sys/fs/cgroupx","type":"tmpfs","source":"tmpfs"}"#,
+                false,
+            ),
+            (
+                r#"{"destination":"/dev","type":"tmpfs","source":"tmpfs"}"#,
+                false,
+            ),
+        ] {
+            assert_eq!(needs_own_cgroups(&mount(json)), needs, "{json}");
+        }
+    }
 }

@@ -181,6 +181,22 @@ fn failures_inside_the_init_leave_nothing() {
             .push(json!({"destination": "/x", "type": "nosuchfs", "source": "x"}))
     });
     create_fails(&sb, &sb.id("a"), &["mount", "\"/x\"", "no such device"]);
+    // The same as the first mount: on v1 and hybrid hosts the init makes it while the runtime
+    // is still making the cgroups, so the runtime may find the init gone when it hands them
+    // over; the error must still be the init's.
+    with(&sb, |c| {
+        c["mounts"].as_array_mut().unwrap().insert(
+            0,
+            json!({"destination": "/x", "type": "nosuchfs", "source": "x"}),
+        )
+    });
+    for n in 0..5 {
+        create_fails(
+            &sb,
+            &sb.id(&format!("a{n}")),
+            &["mount", "\"/x\"", "no such device"],
+        );
+    }
     // An option the filesystem refuses.
     with(&sb, |c| {
         c["mounts"]
