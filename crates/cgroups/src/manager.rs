@@ -390,6 +390,17 @@ impl Manager {
     /// cgroups, and the parents `create` made when they are empty) from every hierarchy,
     /// retrying while the kernel says it is busy. Already-removed cgroups are not an error.
     pub fn destroy(&self) -> Result<()> {
+        // Usually the container's processes are gone by now (its init was reaped, and with it
+        // its pid namespace): then the rmdirs succeed at once and nothing needs listing. A
+        // cgroup with processes refuses its rmdir (EBUSY) already in the first hierarchy, as
+        // every hierarchy holds the processes; then they are killed first.
+        if self.systemd.is_none() {
+            match self.remove_all() {
+                Ok(()) => return Ok(()),
+                Err(e) if e.errno() == Some(libc::EBUSY) => {}
+                Err(e) => return Err(e),
+            }
+        }
         const ATTEMPTS: u32 = 100;
         let mut delay_ms = 1;
         for attempt in 1..=ATTEMPTS {

@@ -229,8 +229,11 @@ fn destroy(dir: ContainerDir, record: &Record, pidfd: Option<&OwnedFd>) -> Resul
         }
     };
     if let Some(fd) = pidfd {
-        let _ = sys::pidfd_send_signal(fd.as_fd(), libc::SIGKILL);
-        if let Some(cg) = &cg {
+        // A paused init dies of SIGKILL only when thawed. An init already gone (ESRCH) needs
+        // no thaw, and whatever else might be left in the cgroup is frozen, killed and thawed
+        // by the cgroup's removal.
+        let signalled = sys::pidfd_send_signal(fd.as_fd(), libc::SIGKILL).is_ok();
+        if let (true, Some(cg)) = (signalled, &cg) {
             let _ = cg.thaw();
         }
         // The init may not be our child: wait for it through the pidfd, which becomes readable

@@ -293,3 +293,36 @@ fn events_stream_stats_and_oom_until_the_container_is_gone() {
     assert_eq!(events.0.wait().unwrap().code(), Some(0));
     sb.assert_clean(&id);
 }
+
+#[test]
+fn delete_force_kills_a_paused_container_and_its_children() {
+    // Frozen processes die of SIGKILL only once thawed: delete --force must thaw the init it
+    // kills, and the cgroup's removal must kill, thaw and wait for what is left (here a child
+    // of the init, and a process of the container's own pid namespace).
+    let sb = Sandbox::new("pausedel");
+    let cfg = sb.config(&["sh", "-c", "sleep 1000 & sleep 1000"]);
+    sb.write_config(&cfg);
+    let id = sb.id("c");
+    let out = sb.ocirun(&["run", "-d", &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let init = state(&sb, &id)["pid"].as_i64().unwrap() as i32;
+    let out = sb.ocirun(&["exec", "-d", &id, "sleep", "1000"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(sb.ocirun(&["pause", &id]).status.success());
+    assert_eq!(state(&sb, &id)["status"], "paused");
+    let procs = cgroup_file(init, "pids", "cgroup.procs");
+    let pids = std::fs::read_to_string(&procs).unwrap();
+    assert!(pids.lines().count() >= 3, "{pids}");
+
+    let out = sb.ocirun(&["delete", "--force", &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    sb.assert_clean(&id);
+    for pid in pids.lines() {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists()
+                || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .is_ok_and(|s| s.contains(") Z ")),
+            "pid {pid} is still alive"
+        );
+    }
+}
