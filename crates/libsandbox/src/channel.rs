@@ -98,11 +98,18 @@ impl<S: Serialize, R: DeserializeOwned> Channel<S, R> {
     pub fn recv_with_fds(&self) -> Result<(R, Vec<OwnedFd>), ChannelError> {
         // Not zeroed: the kernel writes the message, and only the pages it writes are touched.
         let mut buf: Vec<u8> = Vec::with_capacity(MAX_MESSAGE);
-        let (n, fds) =
-            recv_with_fds(self.fd.as_fd(), buf.spare_capacity_mut()).map_err(|e| match e.0 {
-                libc::ECONNRESET => ChannelError::Closed,
-                _ => ChannelError::Io(e),
-            })?;
+        let mut received = recv_with_fds(self.fd.as_fd(), buf.spare_capacity_mut());
+        if matches!(received, Err(Errno(libc::ECONNRESET))) {
+            // The peer closed its end with messages of ours unread. The kernel reports that
+            // once (the error is cleared as it is returned) and ahead of what the peer sent
+            // before it went, such as the init's own error: read on. The peer is gone, so this
+            // returns at once (a message, or 0 for the end).
+            received = recv_with_fds(self.fd.as_fd(), buf.spare_capacity_mut());
+        }
+        let (n, fds) = received.map_err(|e| match e.0 {
+            libc::ECONNRESET => ChannelError::Closed,
+            _ => ChannelError::Io(e),
+        })?;
         if n == 0 {
             return Err(ChannelError::Closed);
         }
@@ -231,6 +238,19 @@ mod tests {
         b.send(&Msg::Bye).unwrap();
         assert_eq!(a.recv().unwrap(), Msg::Bye);
         drop(b);
+        assert!(matches!(a.recv(), Err(ChannelError::Closed)));
+    }
+
+    #[test]
+    fn what_a_peer_sent_before_closing_with_our_message_unread_still_arrives() {
+        // The init fails and exits while the runtime's message waits unread in its socket:
+        // the kernel then flags the runtime's end with ECONNRESET, ahead of the init's error.
+        let (a, b) = pair::<Msg, Msg>().unwrap();
+        a.send(&Msg::Hello(1)).unwrap();
+        b.send(&Msg::Bye).unwrap();
+        drop(b);
+        assert_eq!(a.recv().unwrap(), Msg::Bye);
+        assert!(matches!(a.recv(), Err(ChannelError::Closed)));
         assert!(matches!(a.recv(), Err(ChannelError::Closed)));
     }
 }
