@@ -119,6 +119,33 @@ pub struct IdArg {
 
 #[derive(Debug, Args)]
 pub struct CreateArgs {
+    #[command(flatten)]
+    pub container: ContainerArgs,
+    /// Accepted for runc compatibility (create always detaches).
+    #[arg(short, long, hide = true)]
+    pub detach: bool,
+    /// The container id.
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub container: ContainerArgs,
+    /// Return once the container runs instead of waiting for it.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Keep the container's state after it exits.
+    #[arg(long)]
+    pub keep: bool,
+    /// The container id.
+    pub id: String,
+}
+
+// The options `create` and `run` share. A plain comment: clap would make a doc comment on a
+// flattened struct the help text of both commands.
+#[derive(Debug, Args)]
+pub struct ContainerArgs {
     /// The bundle directory (holding config.json).
     #[arg(short, long, default_value = ".", value_name = "DIR")]
     pub bundle: PathBuf,
@@ -135,41 +162,6 @@ pub struct CreateArgs {
     #[arg(long = "no-new-keyring")]
     pub no_new_keyring: bool,
     /// Pass N extra fds (3 .. 3+N-1) to the container.
-    #[arg(long = "preserve-fds", default_value_t = 0, value_name = "N")]
-    pub preserve_fds: u32,
-    /// Accepted for runc compatibility (create always detaches).
-    #[arg(short, long, hide = true)]
-    pub detach: bool,
-    /// The container id.
-    pub id: String,
-}
-
-#[derive(Debug, Args)]
-pub struct RunArgs {
-    #[command(flatten)]
-    pub create: RunCreateArgs,
-    /// Return once the container runs instead of waiting for it.
-    #[arg(short, long)]
-    pub detach: bool,
-    /// Keep the container's state after it exits.
-    #[arg(long)]
-    pub keep: bool,
-    /// The container id.
-    pub id: String,
-}
-
-#[derive(Debug, Args)]
-pub struct RunCreateArgs {
-    #[arg(short, long, default_value = ".", value_name = "DIR")]
-    pub bundle: PathBuf,
-    #[arg(long = "console-socket", value_name = "PATH")]
-    pub console_socket: Option<PathBuf>,
-    #[arg(long = "pid-file", value_name = "PATH")]
-    pub pid_file: Option<PathBuf>,
-    #[arg(long = "no-pivot")]
-    pub no_pivot: bool,
-    #[arg(long = "no-new-keyring")]
-    pub no_new_keyring: bool,
     #[arg(long = "preserve-fds", default_value_t = 0, value_name = "N")]
     pub preserve_fds: u32,
 }
@@ -446,7 +438,7 @@ mod tests {
         let Some(Command::Run(Deferred(run))) = cli.command else {
             panic!("not parsed as run");
         };
-        assert_eq!(run.create.bundle, PathBuf::from("/b"));
+        assert_eq!(run.container.bundle, PathBuf::from("/b"));
         assert!(run.detach);
         assert_eq!(run.id, "c1");
         assert_eq!(cli.root, PathBuf::from("/r"));

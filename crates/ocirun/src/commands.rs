@@ -5,7 +5,7 @@ use std::io::Write;
 use libsandbox::{CreateOptions, Runtime};
 
 use crate::cli::{
-    CreateArgs, DeleteArgs, IdArg, KillArgs, ListArgs, ListFormat, RunArgs, SpecArgs,
+    ContainerArgs, CreateArgs, DeleteArgs, IdArg, KillArgs, ListArgs, ListFormat, RunArgs, SpecArgs,
 };
 use crate::log::Logger;
 use crate::{Failure, signal};
@@ -22,25 +22,10 @@ fn warn_all(log: &Logger, cmd: &str, id: &str, warnings: &[libsandbox::HookError
     }
 }
 
-pub fn create(rt: &Runtime, args: CreateArgs, systemd: bool) -> Outcome {
-    let opts = CreateOptions {
-        id: args.id.clone(),
-        bundle: args.bundle,
-        pid_file: args.pid_file,
-        console_socket: args.console_socket,
-        no_pivot: args.no_pivot,
-        no_new_keyring: args.no_new_keyring,
-        preserve_fds: args.preserve_fds,
-        systemd_cgroup: systemd,
-    };
-    rt.create(&opts).map_err(|e| fail("create", &args.id, e))?;
-    Ok(0)
-}
-
-pub fn run(rt: &Runtime, args: RunArgs, systemd: bool, log: &Logger) -> Outcome {
-    let c = args.create;
-    let opts = CreateOptions {
-        id: args.id.clone(),
+/// What `create` and `run` hand to the runtime.
+fn create_options(c: ContainerArgs, id: &str, systemd: bool) -> CreateOptions {
+    CreateOptions {
+        id: id.to_owned(),
         bundle: c.bundle,
         pid_file: c.pid_file,
         console_socket: c.console_socket,
@@ -48,7 +33,17 @@ pub fn run(rt: &Runtime, args: RunArgs, systemd: bool, log: &Logger) -> Outcome 
         no_new_keyring: c.no_new_keyring,
         preserve_fds: c.preserve_fds,
         systemd_cgroup: systemd,
-    };
+    }
+}
+
+pub fn create(rt: &Runtime, args: CreateArgs, systemd: bool) -> Outcome {
+    let opts = create_options(args.container, &args.id, systemd);
+    rt.create(&opts).map_err(|e| fail("create", &args.id, e))?;
+    Ok(0)
+}
+
+pub fn run(rt: &Runtime, args: RunArgs, systemd: bool, log: &Logger) -> Outcome {
+    let opts = create_options(args.container, &args.id, systemd);
     let _ = args.keep;
     let (status, warnings) = rt
         .run(&opts, args.detach)

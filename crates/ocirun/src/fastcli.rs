@@ -14,8 +14,8 @@
 use std::path::PathBuf;
 
 use crate::cli::{
-    Cli, Command, CreateArgs, Deferred, DeleteArgs, ExecArgs, IdArg, KillArgs, LogFormat, RunArgs,
-    RunCreateArgs,
+    Cli, Command, ContainerArgs, CreateArgs, Deferred, DeleteArgs, ExecArgs, IdArg, KillArgs,
+    LogFormat, RunArgs,
 };
 
 /// The options of `create` and `run` (run's own flags included; `create` refuses `--keep`).
@@ -172,32 +172,26 @@ pub fn parse(args: &[String]) -> Option<Cli> {
         _ => {
             let o = create_options(&mut words)?;
             let id = words.last_positional()?.to_owned();
-            let bundle = o.bundle.unwrap_or_else(|| PathBuf::from("."));
-            let preserve_fds = o.preserve_fds.unwrap_or(0);
+            let container = ContainerArgs {
+                bundle: o.bundle.unwrap_or_else(|| PathBuf::from(".")),
+                console_socket: o.console_socket,
+                pid_file: o.pid_file,
+                no_pivot: o.no_pivot,
+                no_new_keyring: o.no_new_keyring,
+                preserve_fds: o.preserve_fds.unwrap_or(0),
+            };
             if command == "create" {
                 if o.keep {
                     return None;
                 }
                 Command::Create(Deferred(CreateArgs {
-                    bundle,
-                    console_socket: o.console_socket,
-                    pid_file: o.pid_file,
-                    no_pivot: o.no_pivot,
-                    no_new_keyring: o.no_new_keyring,
-                    preserve_fds,
+                    container,
                     detach: o.detach,
                     id,
                 }))
             } else {
                 Command::Run(Deferred(RunArgs {
-                    create: RunCreateArgs {
-                        bundle,
-                        console_socket: o.console_socket,
-                        pid_file: o.pid_file,
-                        no_pivot: o.no_pivot,
-                        no_new_keyring: o.no_new_keyring,
-                        preserve_fds,
-                    },
+                    container,
                     detach: o.detach,
                     keep: o.keep,
                     id,
